@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` (the node, development mode)
+# and `make test` (the whole suite). Everything else here is what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.mcledger-installed
+NPM_STAMP := contracts/node_modules/.mcledger-installed
+
+.PHONY: run test setup lint bench clean-venv
+
+run: setup
+	$(BIN)/mcledger chain up --deploy
+
+test: setup lint
+	$(BIN)/pytest
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+
+# Reinstall only when the project's dependency files change.
+$(PY_STAMP): pyproject.toml requirements.lock setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c requirements.lock -e '.[test]'
+	touch $@
+
+$(NPM_STAMP): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check anchoring node cli contracts tests
+	$(BIN)/ruff format --check anchoring node cli contracts tests
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/pytest tests/benchmarks -m benchmark -s -p no:randomly
+
+clean-venv:
+	rm -rf $(VENV) contracts/node_modules
