@@ -1,0 +1,203 @@
+"""The MicroCredentialLedger contract, spoken to through ChainClient.
+
+Write methods send locally signed transactions and raise ContractRevertError
+naming the contract's custom error when it refuses; read methods are calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from anchoring.chain import ChainClient, Receipt, RevertDecoder, SentTransaction
+from anchoring.errors import ChainError
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class RevocationReason(IntEnum):
+    """Reasons as the contract and DESIGN.md number them."""
+
+    UNSPECIFIED = 0
+    ISSUED_IN_ERROR = 1
+    FRAUD_OR_MISCONDUCT = 2
+    SUPERSEDED = 3
+    WITHDRAWN_BY_LEARNER = 4
+    KEY_COMPROMISE = 5
+
+
+@dataclass(frozen=True)
+class AnchorRecord:
+    """What `anchorOf(root)` returns; ``issuer`` is the zero address when not anchored."""
+
+    issuer: str
+    tree_size: int
+    anchored_at: int
+
+    @property
+    def exists(self) -> bool:
+        return self.issuer != ZERO_ADDRESS
+
+
+def _bytes32(value: bytes | str) -> bytes:
+    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else value
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+class LedgerContract:
+    """One deployed MicroCredentialLedger at ``address`` on ``client``'s chain."""
+
+    def __init__(self, client: ChainClient, address: str, abi: Sequence[Mapping[str, Any]]) -> None:
+        self.client = client
+        self.address = to_checksum_address(address)
+        self.abi = list(abi)
+        self.decoder = RevertDecoder(self.abi)
+        self.contract = client.w3.eth.contract(address=self.address, abi=self.abi)
+
+    # -- encoding --------------------------------------------------------------------------
+    def encode(self, function: str, *args: Any) -> bytes:
+        encoded = self.contract.encode_abi(function, args=list(args))
+        return bytes.fromhex(encoded.removeprefix("0x"))
+
+    def anchor_calldata(self, root: bytes, tree_size: int) -> bytes:
+        return self.encode("anchor", _bytes32(root), tree_size)
+
+    def revoke_calldata(self, digests: Sequence[bytes], reason: int) -> bytes:
+        return self.encode("revoke", [_bytes32(d) for d in digests], int(reason))
+
+    # -- writes ----------------------------------------------------------------------------
+    def _transact(
+        self, account: LocalAccount, data: bytes, confirmations: int, timeout: float
+    ) -> Receipt:
+        return self.client.transact(
+            account,
+            to=self.address,
+            data=data,
+            decoder=self.decoder,
+            confirmations=confirmations,
+            timeout=timeout,
+        )
+
+    def send_anchor(
+        self, account: LocalAccount, root: bytes, tree_size: int, **fees: Any
+    ) -> SentTransaction:
+        """Send `anchor` without waiting (the anchoring state machine persists the result)."""
+        return self.client.send(
+            account,
+            to=self.address,
+            data=self.anchor_calldata(root, tree_size),
+            decoder=self.decoder,
+            **fees,
+        )
+
+    def anchor(
+        self,
+        account: LocalAccount,
+        root: bytes,
+        tree_size: int,
+        *,
+        confirmations: int = 1,
+        timeout: float = 60.0,
+    ) -> Receipt:
+        return self._transact(
+            account, self.anchor_calldata(root, tree_size), confirmations, timeout
+        )
+
+    def revoke(
+        self,
+        account: LocalAccount,
+        digests: Sequence[bytes],
+        reason: int,
+        *,
+        confirmations: int = 1,
+        timeout: float = 60.0,
+    ) -> Receipt:
+        return self._transact(
+            account, self.revoke_calldata(digests, reason), confirmations, timeout
+        )
+
+    def register_issuer(
+        self,
+        admin: LocalAccount,
+        issuer: str,
+        did: str,
+        *,
+        confirmations: int = 1,
+        timeout: float = 60.0,
+    ) -> Receipt:
+        data = self.encode("registerIssuer", to_checksum_address(issuer), did)
+        return self._transact(admin, data, confirmations, timeout)
+
+    def suspend_issuer(
+        self, admin: LocalAccount, issuer: str, *, confirmations: int = 1, timeout: float = 60.0
+    ) -> Receipt:
+        data = self.encode("suspendIssuer", to_checksum_address(issuer))
+        return self._transact(admin, data, confirmations, timeout)
+
+    # -- reads -----------------------------------------------------------------------------
+    def _call(self, function: str, *args: Any, block: int | str = "latest") -> Any:
+        try:
+            return getattr(self.contract.functions, function)(*args).call(block_identifier=block)
+        except (OSError, ValueError) as exc:
+            raise ChainError(f"{function} failed on {self.client.rpc_url}: {exc}") from exc
+
+    def anchor_of(self, root: bytes, *, block: int | str = "latest") -> AnchorRecord:
+        issuer, size, at = self._call("anchorOf", _bytes32(root), block=block)
+        return AnchorRecord(to_checksum_address(issuer), int(size), int(at))
+
+    def revoked_at(self, issuer: str, digest: bytes, *, block: int | str = "latest") -> int:
+        return int(
+            self._call("revokedAt", to_checksum_address(issuer), _bytes32(digest), block=block)
+        )
+
+    def is_issuer(self, issuer: str, *, block: int | str = "latest") -> bool:
+        return bool(self._call("isIssuer", to_checksum_address(issuer), block=block))
+
+    def admin(self) -> str:
+        return to_checksum_address(self._call("admin"))
+
+    def events(self, name: str, from_block: int, to_block: int, **filters: Any) -> list[Any]:
+        """Decoded logs of one event type in [from_block, to_block]."""
+        event = getattr(self.contract.events, name)
+        try:
+            return list(
+                event.get_logs(
+                    from_block=from_block, to_block=to_block, argument_filters=filters or None
+                )
+            )
+        except (OSError, ValueError) as exc:
+            raise ChainError(
+                f"eth_getLogs for {name} failed on {self.client.rpc_url}: {exc}"
+            ) from exc
+
+
+def deploy_ledger(
+    client: ChainClient,
+    deployer: LocalAccount,
+    artifact: Mapping[str, Any],
+    *,
+    confirmations: int = 1,
+    timeout: float = 60.0,
+) -> tuple[LedgerContract, Receipt]:
+    """Deploy the compiled contract; the deployer becomes its admin. Returns the
+    contract and the deployment's receipt."""
+    bytecode = bytes.fromhex(str(artifact["bytecode"]).removeprefix("0x"))
+    decoder = RevertDecoder(artifact["abi"])
+    receipt = client.transact(
+        deployer,
+        to=None,
+        data=bytecode,
+        decoder=decoder,
+        confirmations=confirmations,
+        timeout=timeout,
+    )
+    if receipt.contract_address is None:
+        raise ChainError(f"deployment {receipt.transaction_hash} created no contract")
+    return LedgerContract(client, receipt.contract_address, artifact["abi"]), receipt

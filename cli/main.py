@@ -1,0 +1,40 @@
+"""`mcledger`: the command line of the node, the auditor and the verifier."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from anchoring.errors import AnchoringError
+from cli.chain import chain_app
+from cli.merkle import merkle_app
+from node.errors import NodeError
+
+app = typer.Typer(
+    name="mcledger",
+    help="A ledger node for European micro-credentials: RFC 6962 batches anchored on an EVM chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(chain_app, name="chain")
+app.add_typer(merkle_app, name="merkle")
+
+_stderr = Console(stderr=True)
+
+
+def main() -> None:
+    """Console-script entry: known errors print one clear line, no traceback, exit 2."""
+    try:
+        app()
+    except (AnchoringError, NodeError) as exc:
+        _stderr.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

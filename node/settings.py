@@ -1,0 +1,85 @@
+"""The node's settings: one object, `MCLEDGER_` environment prefix, optional TOML file.
+
+Nothing else in the project reads the environment; everything that needs a
+setting receives this object (or a value from it) explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATA_DIR = Path(".mcledger")
+
+
+class Settings(BaseSettings):
+    """Every knob of the node. Keys and passwords are SecretStr so they never print."""
+
+    model_config = SettingsConfigDict(env_prefix="MCLEDGER_", extra="forbid")
+
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR, description="where the index, keys and chain state live"
+    )
+    config_file: Path | None = Field(None, description="optional TOML file with these settings")
+    dev: bool = Field(False, description="development mode: local Anvil, funded keys")
+    rpc_url: str | None = Field(None, description="JSON-RPC endpoint; unset in dev = own Anvil")
+    chain_id: int | None = Field(None, description="expected chain id; checked at start")
+    contract_address: str | None = Field(None, description="the deployed MicroCredentialLedger")
+    confirmations: int = Field(1, ge=1, description="blocks before an anchor counts as confirmed")
+    tx_timeout: float = Field(120.0, gt=0, description="seconds to wait for a receipt")
+    key_password: SecretStr | None = Field(None, description="passphrase of the encrypted keystore")
+    anvil_port: int | None = Field(None, ge=1, le=65535, description="port of the dev Anvil")
+    issuer_id: str = Field("local", description="the local issuer's id in development mode")
+    require_postgres: bool = Field(False, description="tests: fail instead of skip without PG")
+    test_postgres_url: str | None = Field(None, description="tests: PostgreSQL URL")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments win over the environment, which wins over the TOML file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file_from(init_settings, env_settings)
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.data_dir / "chain"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+
+def _config_file_from(*sources: PydanticBaseSettingsSource) -> Path | None:
+    for source in sources:
+        value: Any = source().get("config_file")
+        if value:
+            return Path(value)
+    return None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and the TOML file, with explicit overrides on top
+    (None values are ignored so CLI options left unset do not mask the environment)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
