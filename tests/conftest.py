@@ -1,0 +1,91 @@
+"""Fixtures for the real parts: a local Anvil chain, the deployed contract, PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from anchoring.anvil import AnvilProcess, start_anvil
+from anchoring.chain import ChainClient
+from anchoring.ledger import LedgerContract, deploy_ledger
+from node.settings import Settings, load_settings
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def test_settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilProcess]:
+    """One Anvil for the session, on a free loopback port, without persisted state."""
+    process = start_anvil()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def chain(anvil: AnvilProcess) -> ChainClient:
+    return ChainClient(anvil.rpc_url)
+
+
+@pytest.fixture(scope="session")
+def artifact() -> dict:
+    from contracts.toolchain import load_artifact
+
+    return load_artifact()
+
+
+@pytest.fixture
+def funded_account(chain: ChainClient) -> Callable[[], LocalAccount]:
+    """Make fresh keys funded on Anvil, so tests never share a nonce."""
+
+    def make() -> LocalAccount:
+        account: LocalAccount = Account.create()
+        chain.dev_set_balance(account.address, 100 * 10**18)
+        return account
+
+    return make
+
+
+@dataclass
+class DeployedLedger:
+    ledger: LedgerContract
+    admin: LocalAccount
+    issuer: LocalAccount
+    deploy_block: int
+
+
+@pytest.fixture
+def deployed(
+    chain: ChainClient, artifact: dict, funded_account: Callable[[], LocalAccount]
+) -> DeployedLedger:
+    """A freshly deployed contract with one registered issuer."""
+    admin, issuer = funded_account(), funded_account()
+    ledger, receipt = deploy_ledger(chain, admin, artifact)
+    ledger.register_issuer(admin, issuer.address, f"did:pkh:eip155:31337:{issuer.address}")
+    return DeployedLedger(ledger, admin, issuer, receipt.block_number)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(test_settings: Settings) -> str:
+    """A reachable PostgreSQL URL; skips with the reason outside CI, fails in CI
+    (MCLEDGER_REQUIRE_POSTGRES=1) so a missing server cannot pass silently."""
+    import psycopg
+
+    url = test_settings.test_postgres_url or DEFAULT_TEST_POSTGRES_URL
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("select 1")
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL not reachable at {url}: {exc}"
+        if test_settings.require_postgres:
+            pytest.fail(reason + " (MCLEDGER_REQUIRE_POSTGRES is set)")
+        pytest.skip(reason)
+    return url
