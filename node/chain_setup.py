@@ -111,19 +111,19 @@ def _load_artifact() -> dict[str, Any]:
 
 def open_chain(settings: Settings, *, start_dev_chain: bool = False) -> ChainContext:
     """Connect to the configured chain; in dev mode start Anvil if none is running."""
+    anvil = None
+    rpc_url = settings.rpc_url or _running_dev_endpoint(settings)
+    if rpc_url is None and not (settings.dev and start_dev_chain):
+        raise ChainSetupError(
+            "no chain configured: set MCLEDGER_RPC_URL, or start the development chain "
+            "with `mcledger chain up`"
+        )
     keys = open_keystore(
         settings.keys_dir,
         settings.key_password.get_secret_value() if settings.key_password else None,
         dev=settings.dev,
     )
-    anvil = None
-    rpc_url = settings.rpc_url or _running_dev_endpoint(settings)
     if rpc_url is None:
-        if not (settings.dev and start_dev_chain):
-            raise ChainSetupError(
-                "no chain configured: set MCLEDGER_RPC_URL, or start the development chain "
-                "with `mcledger chain up`"
-            )
         settings.chain_dir.mkdir(parents=True, exist_ok=True)
         anvil = start_anvil(
             port=settings.anvil_port,
