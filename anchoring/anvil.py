@@ -8,7 +8,6 @@ package `@foundry-rs/anvil-linux-amd64` (installed by `make setup`).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,21 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchoring.errors import ToolchainError
+from contracts.toolchain import anvil_binary
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_CHAIN_ID = 31337
-
-
-def anvil_binary(search_from: Path | None = None) -> Path:
-    """Locate the pinned Anvil binary under `contracts/node_modules`."""
-    root = search_from or Path(__file__).resolve().parent.parent
-    candidate = root / "contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return candidate
-    raise ToolchainError(
-        f"Anvil is not installed (looked for {candidate}); run `make setup` to install "
-        "the pinned chain toolchain from npm"
-    )
 
 
 def free_loopback_port() -> int:
