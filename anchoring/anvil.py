@@ -24,6 +24,18 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_CHAIN_ID = 31337
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends SIGTERM to Anvil if its parent dies,
+    so a node killed with SIGKILL does not leave an orphaned chain holding the port."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:  # not Linux/glibc: the chain then outlives a killed parent
+        pass
+
+
 def free_loopback_port() -> int:
     """Ask the kernel for a free TCP port on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -131,7 +143,13 @@ def start_anvil(
     else:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         out = log_path.open("ab")  # type: ignore[assignment]
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
     anvil = AnvilProcess(chosen_port, chain_id, state_path, process, log_path)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
