@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     contract_address: str | None = Field(None, description="the deployed MicroCredentialLedger")
     confirmations: int = Field(1, ge=1, description="blocks before an anchor counts as confirmed")
     tx_timeout: float = Field(120.0, gt=0, description="seconds to wait for a receipt")
+    database_url: str | None = Field(None, description="SQL index URL; unset = SQLite in data_dir")
     key_password: SecretStr | None = Field(None, description="passphrase of the encrypted keystore")
     anvil_port: int | None = Field(None, ge=1, le=65535, description="port of the dev Anvil")
     issuer_id: str = Field("local", description="the local issuer's id in development mode")
