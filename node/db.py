@@ -7,6 +7,7 @@ newest revision before anything else touches the database.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -35,7 +36,7 @@ def _sqlalchemy_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work while the anchorer writes; FULL fsyncs every commit so a
     # crash never loses an acknowledged digest.
     cursor = dbapi_connection.cursor()

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-def _big(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+def _big(nullable: bool = True) -> Column[int]:
     """Chain values (wei, gas, blocks) outgrow a 32-bit INTEGER in PostgreSQL."""
     return Column(BigInteger, nullable=nullable)
 
