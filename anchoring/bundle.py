@@ -1,0 +1,170 @@
+"""The proof bundle, public format `mcledger-proof/1` (DESIGN.md "The proof bundle").
+
+One model writes and reads it. Parsing is strict: every field is checked for
+type and shape, and unknown fields are refused, so a verifier never acts on a
+bundle it half understood.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import is_checksum_address
+
+from anchoring.errors import MerkleError
+from anchoring.merkle import InclusionProof
+
+BUNDLE_VERSION = "mcledger-proof/1"
+PROOF_FIELDS = ("leafIndex", "treeSize", "auditPath", "root")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_TX32 = re.compile(r"^0x[0-9a-f]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class BundleError(MerkleError):
+    """A proof bundle is malformed; the message names the field."""
+
+
+def _require(condition: bool, field: str, expected: str) -> None:
+    if not condition:
+        raise BundleError(f"proof bundle field {field!r}: expected {expected}")
+
+
+def _int(value: Any, field: str, minimum: int = 0) -> int:
+    _require(
+        isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+        field,
+        f"an integer >= {minimum}",
+    )
+    return int(value)
+
+
+def _address(value: Any, field: str) -> str:
+    _require(isinstance(value, str) and bool(_ADDRESS.match(value)), field, "0x + 40 hex")
+    if value != value.lower() and not is_checksum_address(value):
+        raise BundleError(f"proof bundle field {field!r}: bad EIP-55 checksum")
+    return value.lower()
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, to the second, as the bundle writes times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    _require(isinstance(value, str) and value.endswith("Z"), field, "an RFC 3339 UTC time")
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise BundleError(f"proof bundle field {field!r}: not a time: {value!r}") from None
+
+
+@dataclass(frozen=True)
+class AnchorInfo:
+    """Where the bundle's root was anchored, as the node recorded it. Hex is lower case
+    throughout the bundle (DESIGN.md), addresses included; mixed-case input must carry
+    a valid EIP-55 checksum."""
+
+    chain_id: int
+    contract: str
+    transaction_hash: str
+    block_number: int
+    block_hash: str
+    anchored_at: datetime
+    issuer: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chainId": self.chain_id,
+            "contract": self.contract.lower(),
+            "transactionHash": self.transaction_hash,
+            "blockNumber": self.block_number,
+            "blockHash": self.block_hash,
+            "anchoredAt": format_time(self.anchored_at),
+            "issuer": self.issuer.lower(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> AnchorInfo:
+        fields = ("chainId", "contract", "transactionHash", "blockNumber", "blockHash")
+        names = (*fields, "anchoredAt", "issuer")
+        _require(isinstance(data, dict), "anchor", "an object")
+        _exact_keys(data, names, "anchor")
+        for key in ("transactionHash", "blockHash"):
+            _require(bool(_TX32.match(str(data[key]))), f"anchor.{key}", "0x + 64 lower-case hex")
+        return cls(
+            chain_id=_int(data["chainId"], "anchor.chainId", 1),
+            contract=_address(data["contract"], "anchor.contract"),
+            transaction_hash=data["transactionHash"],
+            block_number=_int(data["blockNumber"], "anchor.blockNumber"),
+            block_hash=data["blockHash"],
+            anchored_at=parse_time(data["anchoredAt"], "anchor.anchoredAt"),
+            issuer=_address(data["issuer"], "anchor.issuer"),
+        )
+
+
+def _exact_keys(
+    data: dict[str, Any], names: tuple[str, ...], where: str, optional: tuple[str, ...] = ()
+) -> None:
+    missing = [n for n in names if n not in data]
+    unknown = sorted(set(data) - set(names) - set(optional))
+    if missing:
+        raise BundleError(f"{where} is missing {', '.join(missing)}")
+    if unknown:
+        raise BundleError(f"{where} has unknown fields: {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class ProofBundle:
+    """A digest's inclusion proof in an anchored batch, with the anchor."""
+
+    digest: bytes
+    proof: InclusionProof
+    anchor: AnchorInfo
+    credential_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"version": BUNDLE_VERSION}
+        if self.credential_id is not None:
+            body["credentialId"] = self.credential_id
+        body["digest"] = self.digest.hex()
+        body |= self.proof.to_json()
+        body["anchor"] = self.anchor.to_json()
+        return body
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Any) -> ProofBundle:
+        _require(isinstance(data, dict), "(bundle)", "a JSON object")
+        required = ("version", "digest", *PROOF_FIELDS, "anchor")
+        _exact_keys(data, required, "proof bundle", optional=("credentialId",))
+        _require(data["version"] == BUNDLE_VERSION, "version", repr(BUNDLE_VERSION))
+        _require(
+            isinstance(data["digest"], str) and bool(_HEX64.match(data["digest"])),
+            "digest",
+            "64 lower-case hex",
+        )
+        credential_id = data.get("credentialId")
+        _require(
+            credential_id is None or isinstance(credential_id, str), "credentialId", "a string"
+        )
+        proof = InclusionProof.from_json({k: data[k] for k in PROOF_FIELDS})
+        return cls(
+            digest=bytes.fromhex(data["digest"]),
+            proof=proof,
+            anchor=AnchorInfo.from_json(data["anchor"]),
+            credential_id=credential_id,
+        )
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> ProofBundle:
+        try:
+            return cls.from_json(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"the proof bundle is not JSON: {exc}") from None
