@@ -32,7 +32,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/pytest tests/benchmarks -m benchmark -s -p no:randomly
+	$(BIN)/pytest tests/benchmarks -o python_files='bench_*.py' -m benchmark -s
 
 clean-venv:
 	rm -rf $(VENV) contracts/node_modules

@@ -225,7 +225,10 @@ class ChainClient:
         if to is not None:
             call["to"] = to_checksum_address(to)
         if gas is None:
-            gas = int(self.estimate_gas(call, decoder) * self.fees.gas_margin)
+            estimate = self.estimate_gas(call, decoder)
+            # The margin must not push a large call past the block's gas limit.
+            block_limit = int(self.block("latest")["gasLimit"])
+            gas = max(estimate, min(int(estimate * self.fees.gas_margin), block_limit))
         if nonce is None:
             nonce = int(
                 self._rpc(
