@@ -102,7 +102,8 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class SentTransaction:
-    """What must be persisted right after sending, to find or replace the transaction later."""
+    """A signed transaction: what must be persisted before sending, to find, resend or
+    replace it later."""
 
     transaction_hash: str
     sender: str
@@ -110,6 +111,7 @@ class SentTransaction:
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
     gas: int
+    raw: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class ChainClient:
         max_fee = min(base_fee * self.fees.base_fee_multiplier + tip, self.fees.max_fee_cap)
         return max_fee, min(tip, max_fee)
 
-    def send(
+    def sign(
         self,
         account: LocalAccount,
         *,
@@ -215,11 +217,12 @@ class ChainClient:
         gas: int | None = None,
         value: int = 0,
     ) -> SentTransaction:
-        """Build, sign locally and send one EIP-1559 transaction.
+        """Build and sign one EIP-1559 transaction locally, without sending it.
 
         The gas estimate runs first, so a call the contract would refuse raises
-        ContractRevertError with the custom error's name before anything is sent.
-        Pass ``nonce`` and higher fees to replace a transaction that stays pending.
+        ContractRevertError with the custom error's name before anything is signed.
+        The result carries the raw bytes and the hash: a caller can persist both
+        before `send_raw`, so a crash in between never loses track of a transaction.
         """
         call: dict[str, Any] = {"from": account.address, "data": data, "value": value}
         if to is not None:
@@ -230,14 +233,7 @@ class ChainClient:
             block_limit = int(self.block("latest")["gasLimit"])
             gas = max(estimate, min(int(estimate * self.fees.gas_margin), block_limit))
         if nonce is None:
-            nonce = int(
-                self._rpc(
-                    "eth_getTransactionCount",
-                    self.w3.eth.get_transaction_count,
-                    account.address,
-                    "pending",
-                )
-            )
+            nonce = self.next_nonce(account.address)
         if max_fee_per_gas is None or max_priority_fee_per_gas is None:
             max_fee_per_gas, max_priority_fee_per_gas = self.current_fees()
         tx = {
@@ -250,17 +246,42 @@ class ChainClient:
             "maxPriorityFeePerGas": max_priority_fee_per_gas,
         }
         signed = account.sign_transaction(tx)
-        tx_hash = self._rpc(
-            "eth_sendRawTransaction", self.w3.eth.send_raw_transaction, signed.raw_transaction
-        )
         return SentTransaction(
-            transaction_hash="0x" + bytes(tx_hash).hex(),
+            transaction_hash="0x" + bytes(signed.hash).hex(),
             sender=account.address,
             nonce=nonce,
             max_fee_per_gas=max_fee_per_gas,
             max_priority_fee_per_gas=max_priority_fee_per_gas,
             gas=gas,
+            raw=bytes(signed.raw_transaction),
         )
+
+    def next_nonce(self, address: str) -> int:
+        """The sender's next nonce as the chain sees it, pending transactions included."""
+        return int(
+            self._rpc(
+                "eth_getTransactionCount", self.w3.eth.get_transaction_count, address, "pending"
+            )
+        )
+
+    def send_raw(self, raw: bytes) -> str:
+        """Broadcast signed bytes; sending the same bytes again is harmless ("already known")."""
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(raw)
+        except Web3RPCError as exc:
+            text = str(exc).lower()
+            if "already known" in text or "already imported" in text:
+                return "0x" + bytes(keccak(raw)).hex()
+            raise ChainError(f"eth_sendRawTransaction failed on {self.rpc_url}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise ChainError(f"eth_sendRawTransaction failed on {self.rpc_url}: {exc}") from exc
+        return "0x" + bytes(tx_hash).hex()
+
+    def send(self, account: LocalAccount, **kwargs: Any) -> SentTransaction:
+        """Sign (see `sign`) and broadcast one transaction."""
+        signed = self.sign(account, **kwargs)
+        self.send_raw(signed.raw)
+        return signed
 
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt if the transaction is mined, else None."""
