@@ -1,0 +1,44 @@
+"""anchoring: RFC 6962 Merkle trees (pure), batches, the chain client and anchoring."""
+
+from anchoring.merkle import (
+    EMPTY_ROOT,
+    ConsistencyProof,
+    InclusionProof,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from anchoring.tiles import FileTileStore, MemoryTileStore, TileStore, TreeMeta
+from anchoring.tree import (
+    MerkleTree,
+    StoredTree,
+    consistency_proof,
+    inclusion_proof,
+    merkle_root,
+    save_tree,
+)
+
+__all__ = [
+    "EMPTY_ROOT",
+    "ConsistencyProof",
+    "FileTileStore",
+    "InclusionProof",
+    "MemoryTileStore",
+    "MerkleTree",
+    "StoredTree",
+    "TileStore",
+    "TreeMeta",
+    "consistency_path",
+    "consistency_proof",
+    "inclusion_path",
+    "inclusion_proof",
+    "leaf_hash",
+    "merkle_root",
+    "node_hash",
+    "save_tree",
+    "verify_consistency",
+    "verify_inclusion",
+]
