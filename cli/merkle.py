@@ -97,7 +97,7 @@ def prove_command(
     file: DigestsFile,
     index: Annotated[
         int,
-        typer.Argument(metavar="INDEX", help="Leaf index, from 0 (blank lines do not count).", min=0),
+        typer.Argument(metavar="INDEX", help="Leaf index from 0; blank lines do not count.", min=0),
     ],
 ) -> None:
     """Print the inclusion proof of leaf INDEX as JSON {leafIndex, treeSize, auditPath, root}."""
