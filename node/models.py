@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -76,7 +77,8 @@ class Batch(SQLModel, table=True):
     issuer_id: str = Field(foreign_key="issuer.id", max_length=64)
     state: str = Field(default=BatchState.SEALED, max_length=16)
     tree_size: int = Field(sa_column=_big(False))
-    root: str = Field(unique=True, max_length=64)
+    # NULL only inside the sealing transaction, before the tree is built.
+    root: str | None = Field(default=None, unique=True, max_length=64)
     tile_height: int
     sealed_at: datetime = Field(default_factory=utcnow)
     # The confirmed anchor (filled when state becomes confirmed).
@@ -178,3 +180,20 @@ class Operation(SQLModel, table=True):
     action: str = Field(max_length=64)
     subject: str = Field(default="", max_length=200)
     details: str = Field(default="{}")  # JSON
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+# Core tables for queries: typed columns (`submission_t.c.digest`) and no ORM overhead on
+# the hot paths (bulk intake, sealing, proofs).
+issuer_t = _table(Issuer)
+api_token_t = _table(ApiToken)
+batch_t = _table(Batch)
+anchor_attempt_t = _table(AnchorAttempt)
+tree_tile_t = _table(TreeTile)
+submission_t = _table(Submission)
+revocation_t = _table(Revocation)
+lease_t = _table(Lease)
+operation_t = _table(Operation)

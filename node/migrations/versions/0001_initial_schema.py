@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("issuer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("tree_size", sa.BigInteger(), nullable=False),
-        sa.Column("root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("tile_height", sa.Integer(), nullable=False),
         sa.Column("sealed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("chain_id", sa.BigInteger(), nullable=True),
