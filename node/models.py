@@ -107,6 +107,8 @@ class AnchorAttempt(SQLModel, table=True):
     max_priority_fee_per_gas: int = Field(sa_column=_big(False))
     gas: int = Field(sa_column=_big(False))
     state: str = Field(default=AttemptState.PENDING, max_length=16)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # the signed transaction
+    head_block: int = Field(sa_column=_big(False))  # chain head when signed: where to scan from
     sent_at: datetime = Field(default_factory=utcnow)
     block_number: int | None = Field(default=None, sa_column=_big())
     block_hash: str | None = Field(default=None, max_length=66)
@@ -166,7 +168,7 @@ class Lease(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=200)
-    expires_at: datetime
+    expires_at: float  # Unix seconds: compares the same way in every SQL dialect
 
 
 class Operation(SQLModel, table=True):

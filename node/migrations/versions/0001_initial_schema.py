@@ -35,7 +35,7 @@ def upgrade() -> None:
         "lease",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("holder", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
@@ -109,6 +109,8 @@ def upgrade() -> None:
         sa.Column("max_priority_fee_per_gas", sa.BigInteger(), nullable=False),
         sa.Column("gas", sa.BigInteger(), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.Column("head_block", sa.BigInteger(), nullable=False),
         sa.Column("sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("block_number", sa.BigInteger(), nullable=True),
         sa.Column("block_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=True),
