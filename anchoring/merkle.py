@@ -321,15 +321,20 @@ def verify_inclusion(
     proof: InclusionProof,
     *,
     root: bytes | None = None,
+    tree_size: int | None = None,
     accelerate: bool | None = None,
 ) -> None:
     """Check that ``leaf_data`` is leaf ``proof.leaf_index`` of the tree with ``proof.root``.
 
-    With ``root``, the proof must also be for that (trusted) root. Raises
-    ``InvalidProofError`` saying what was expected and what was computed.
+    The path alone does not bind the tree size (sizes with the same path shape
+    verify alike), so pass the trusted ``root`` and ``tree_size`` (e.g. the
+    anchored ones) to bind them. Raises ``InvalidProofError`` saying what was
+    expected and what was computed.
     """
     if root is not None and not compare_digest(root, proof.root):
         raise InvalidProofError(f"proof is for root {proof.root.hex()}, expected {root.hex()}")
+    if tree_size is not None and tree_size != proof.tree_size:
+        raise InvalidProofError(f"proof is for tree size {proof.tree_size}, expected {tree_size}")
     computed = root_from_inclusion_path(
         leaf_hash(leaf_data), proof.leaf_index, proof.tree_size, proof.audit_path,
         accelerate=accelerate,
@@ -353,20 +358,29 @@ def consistency_path_length(old_size: int, size: int) -> int:
 
 
 def verify_consistency(
-    proof: ConsistencyProof, *, old_root: bytes | None = None, new_root: bytes | None = None
+    proof: ConsistencyProof,
+    *,
+    old_root: bytes | None = None,
+    new_root: bytes | None = None,
+    old_size: int | None = None,
+    new_size: int | None = None,
 ) -> None:
     """Check that ``proof.old_root`` (old_size leaves) is a prefix of ``proof.new_root``.
 
-    RFC 9162 §2.1.4.2, with the path length checked before hashing. With
-    ``old_root``/``new_root``, the proof must also be for those (trusted) roots.
+    RFC 9162 §2.1.4.2, with the path length checked before hashing. As with
+    inclusion, the path does not bind the sizes: pass the trusted roots and
+    sizes (e.g. two anchors) to bind the proof to them.
     """
     m, n, path = proof.old_size, proof.new_size, proof.path
-    trusted = ((old_root, proof.old_root, "old"), (new_root, proof.new_root, "new"))
-    for given, claimed, what in trusted:
-        if given is not None and not compare_digest(given, claimed):
-            raise InvalidProofError(
-                f"proof is for {what} root {claimed.hex()}, expected {given.hex()}"
-            )
+    trusted = (
+        ("old root", old_root and old_root.hex(), proof.old_root.hex()),
+        ("new root", new_root and new_root.hex(), proof.new_root.hex()),
+        ("old size", old_size, m),
+        ("new size", new_size, n),
+    )
+    for what, given, stated in trusted:
+        if given is not None and given != stated:
+            raise InvalidProofError(f"proof is for {what} {stated}, expected {given}")
     expected = consistency_path_length(m, n)
     if len(path) != expected:
         raise InvalidProofError(
