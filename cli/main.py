@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from anchoring.errors import AnchoringError
+from cli.anchor import anchor_command
 from cli.chain import chain_app
 from cli.merkle import merkle_app
 from node.errors import NodeError
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(chain_app, name="chain")
 app.add_typer(merkle_app, name="merkle")
+app.command("anchor")(anchor_command)
 
 _stderr = Console(stderr=True)
 

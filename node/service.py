@@ -1,0 +1,81 @@
+"""Assembling a node from its settings: the index, the chain, the local issuer, the anchorer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from node.anchorer import Anchorer, AnchoringPolicy
+from node.chain_setup import ChainContext, chain_did, ensure_dev_ready, open_chain
+from node.db import default_database_url, open_index
+from node.errors import ChainSetupError
+from node.faults import fault_hook
+from node.issuers import ensure_issuer
+from node.settings import Settings
+
+
+def index_url(settings: Settings) -> str:
+    return settings.database_url or default_database_url(settings.data_dir)
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The index, migrated to the newest schema."""
+    return open_index(index_url(settings))
+
+
+def anchoring_policy(settings: Settings) -> AnchoringPolicy:
+    return AnchoringPolicy(
+        confirmations=settings.confirmations,
+        wait_timeout=settings.tx_timeout,
+        replace_after=settings.replace_after,
+        max_fee_cap=int(settings.max_fee_gwei * 10**9),
+        max_batch_size=settings.max_batch_size,
+    )
+
+
+@dataclass
+class Node:
+    settings: Settings
+    engine: Engine
+    chain: ChainContext
+    anchorer: Anchorer
+
+    def close(self) -> None:
+        self.chain.close()
+        self.engine.dispose()
+
+
+def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
+    """Open the index and the chain; in development mode also deploy and register."""
+    engine = open_engine(settings)
+    chain = open_chain(settings, start_dev_chain=start_dev_chain)
+    try:
+        if settings.dev:
+            ledger = ensure_dev_ready(chain)
+        elif chain.ledger is None:
+            raise ChainSetupError(
+                "no contract on this chain: run `mcledger chain deploy` or set "
+                "MCLEDGER_CONTRACT_ADDRESS"
+            )
+        else:
+            ledger = chain.ledger
+        issuer = chain.issuer_account()
+        ensure_issuer(
+            engine,
+            settings.issuer_id,
+            chain_address=issuer.address,
+            did=chain_did(chain.client.chain_id, issuer.address),
+        )
+        anchorer = Anchorer(
+            engine,
+            ledger,
+            chain.issuer_account,
+            anchoring_policy(settings),
+            fault=fault_hook(settings.fault_point),
+        )
+    except BaseException:
+        chain.close()
+        engine.dispose()
+        raise
+    return Node(settings, engine, chain, anchorer)
