@@ -115,18 +115,25 @@ class Anchorer:
         self.holder = holder or holder_id()
 
     # -- entry points ----------------------------------------------------------------------
-    def anchor_pending(self, issuer_id: str, *, wait: bool = True) -> list[BatchReport]:
-        """Finish the issuer's unfinished batches, seal what is pending, anchor it.
+    def anchor_pending(
+        self, issuer_id: str, *, wait: bool = True, seal: bool = True
+    ) -> list[BatchReport]:
+        """Finish the issuer's unfinished batches, seal what is pending (unless not
+        ``seal``), and anchor it.
 
         With ``wait`` each batch is driven until confirmed or ``wait_timeout``; without,
-        until its transaction is sent. Returns None-free reports of the batches touched.
-        Raises LeaseHeldError-like NodeError when another process is anchoring.
+        until its transaction is sent. Returns reports of the batches touched. Raises
+        NodeError when another process holds the anchoring lease.
         """
         if not try_acquire(self.engine, ANCHORING_LEASE, self.holder, self.policy.lease_ttl):
             raise NodeError("another node process is anchoring now; try again shortly")
         try:
             touched = self._unfinished(issuer_id)
-            sealed = seal_batch(self.engine, issuer_id, max_size=self.policy.max_batch_size)
+            sealed = (
+                seal_batch(self.engine, issuer_id, max_size=self.policy.max_batch_size)
+                if seal
+                else None
+            )
             if sealed is not None:
                 self.fault("batch.sealed")
                 touched.append(sealed.id)

@@ -1,0 +1,123 @@
+"""When anchoring happens: a cron schedule, a queue-size threshold, and on demand.
+
+APScheduler 3 runs three jobs in a background thread: the cron job seals and
+anchors (default nightly `0 2 * * *` in the configured time zone), the
+threshold job seals early when the queue is long, and the follow-up job keeps
+driving unfinished batches (waiting for confirmations, riding out an RPC
+outage) without sealing anything new.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from node.anchorer import Anchorer, BatchReport
+from node.batches import pending_count
+from node.errors import NodeError
+from node.settings import Settings
+
+log = logging.getLogger("mcledger.scheduler")
+
+ANCHOR_JOB = "anchor"
+THRESHOLD_CHECK_SECONDS = 15
+FOLLOW_UP_SECONDS = 5
+
+
+class AnchoringBusyError(NodeError):
+    """An anchoring run holds this process's anchoring lock; try again shortly."""
+
+
+class ScheduleError(NodeError):
+    """The anchoring schedule in the settings is not valid."""
+
+
+def cron_trigger(settings: Settings) -> CronTrigger:
+    try:
+        zone = ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown time zone {settings.timezone!r}") from None
+    try:
+        return CronTrigger.from_crontab(settings.anchor_cron, timezone=zone)
+    except ValueError as exc:
+        raise ScheduleError(f"bad anchor_cron {settings.anchor_cron!r}: {exc}") from None
+
+
+class AnchoringScheduler:
+    """Runs the anchorer on schedule; also the `AnchoringControl` the HTTP API uses."""
+
+    def __init__(self, anchorer: Anchorer, settings: Settings) -> None:
+        self.anchorer = anchorer
+        self.settings = settings
+        self.trigger = cron_trigger(settings)
+        self.scheduler = BackgroundScheduler(timezone=self.trigger.timezone)
+        self._run_lock = threading.Lock()  # one run at a time in this process
+
+    def start(self) -> None:
+        self.scheduler.add_job(self.run_scheduled, self.trigger, id=ANCHOR_JOB, coalesce=True)
+        self.scheduler.add_job(
+            self.run_if_over_threshold, "interval", seconds=THRESHOLD_CHECK_SECONDS, coalesce=True
+        )
+        self.scheduler.add_job(
+            self.follow_up,
+            "interval",
+            seconds=FOLLOW_UP_SECONDS,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def next_run_at(self) -> datetime | None:
+        job = self.scheduler.get_job(ANCHOR_JOB) if self.scheduler.running else None
+        if job is not None and job.next_run_time is not None:
+            return job.next_run_time.astimezone(UTC)
+        return self.trigger.get_next_fire_time(None, datetime.now(UTC))
+
+    # -- runs ------------------------------------------------------------------------------
+    def _run(self, *, seal: bool, wait: bool, issuer_id: str | None = None) -> list[BatchReport]:
+        if not self._run_lock.acquire(blocking=False):
+            return []
+        try:
+            issuers = [issuer_id] if issuer_id else self.anchorer.issuers_with_work()
+            reports: list[BatchReport] = []
+            for issuer in issuers:
+                try:
+                    reports += self.anchorer.anchor_pending(issuer, wait=wait, seal=seal)
+                except NodeError as exc:
+                    log.warning("anchoring for %s did not finish: %s", issuer, exc)
+            return reports
+        finally:
+            self._run_lock.release()
+
+    def run_scheduled(self) -> None:
+        self._run(seal=True, wait=True)
+
+    def run_if_over_threshold(self) -> None:
+        if pending_count(self.anchorer.engine) >= self.settings.batch_threshold:
+            self._run(seal=True, wait=True)
+
+    def follow_up(self) -> None:
+        self._run(seal=False, wait=True)
+
+    def anchor_now(self, issuer_id: str) -> dict[str, Any]:
+        """Seal the issuer's pending digests and send the anchor now (POST /v1/batches);
+        confirmation continues in the follow-up job."""
+        if not self._run_lock.acquire(timeout=5):
+            raise AnchoringBusyError("an anchoring run is in progress; try again shortly")
+        try:
+            reports = self.anchorer.anchor_pending(issuer_id, wait=False, seal=True)
+        finally:
+            self._run_lock.release()
+        if not reports:
+            return {"state": "nothing-pending"}
+        return {"batches": [r.to_json() for r in reports]}
