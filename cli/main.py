@@ -11,6 +11,7 @@ from anchoring.errors import AnchoringError
 from cli.anchor import anchor_command
 from cli.chain import chain_app
 from cli.merkle import merkle_app
+from cli.prove import prove_command
 from node.errors import NodeError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(chain_app, name="chain")
 app.add_typer(merkle_app, name="merkle")
 app.command("anchor")(anchor_command)
+app.command("prove")(prove_command)
 
 _stderr = Console(stderr=True)
 
