@@ -38,10 +38,32 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _dead_local_holder(holder: str) -> bool:
+    """A holder on this host whose process is gone (killed, crashed) holds nothing."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def try_acquire(engine: Engine, name: str, holder: str, ttl: float) -> bool:
-    """Take or renew the lease for ``ttl`` seconds; False if someone else holds it."""
+    """Take or renew the lease for ``ttl`` seconds; False if someone else holds it.
+
+    A lease whose holder was a process on this host that no longer exists is taken
+    over at once; one held elsewhere is waited out until it expires.
+    """
     now = time.time()
     with engine.begin() as conn:
+        current = conn.execute(_HOLDER, {"name": name}).scalar_one_or_none()
+        if current is not None and current != holder and _dead_local_holder(current):
+            conn.execute(_RELEASE, {"name": name, "holder": current})
         conn.execute(_TAKE, {"name": name, "holder": holder, "expires": now + ttl, "now": now})
         return conn.execute(_HOLDER, {"name": name}).scalar_one() == holder
 
