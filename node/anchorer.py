@@ -116,7 +116,7 @@ class Anchorer:
 
     # -- entry points ----------------------------------------------------------------------
     def anchor_pending(
-        self, issuer_id: str, *, wait: bool = True, seal: bool = True
+        self, issuer_id: str, *, wait: bool = True, seal: bool = True, timeout: float | None = None
     ) -> list[BatchReport]:
         """Finish the issuer's unfinished batches, seal what is pending (unless not
         ``seal``), and anchor it.
@@ -138,7 +138,7 @@ class Anchorer:
                 self.fault("batch.sealed")
                 touched.append(sealed.id)
             for batch_id in touched:
-                self.drive(batch_id, wait=wait)
+                self.drive(batch_id, wait=wait, timeout=timeout)
             return [self.report(batch_id) for batch_id in touched]
         finally:
             release_lease(self.engine, ANCHORING_LEASE, self.holder)
@@ -155,9 +155,10 @@ class Anchorer:
             ).scalars()
             return sorted(set(pending) | set(unfinished))
 
-    def drive(self, batch_id: int, *, wait: bool = True) -> str:
-        """Advance one batch until confirmed (or sent, without ``wait``) or the time is up."""
-        deadline = time.monotonic() + self.policy.wait_timeout
+    def drive(self, batch_id: int, *, wait: bool = True, timeout: float | None = None) -> str:
+        """Advance one batch until confirmed (or sent, without ``wait``) or the time is up
+        (``timeout``, default the policy's ``wait_timeout``)."""
+        deadline = time.monotonic() + (self.policy.wait_timeout if timeout is None else timeout)
         delay = self.policy.poll_interval
         while True:
             batch = self._batch(batch_id)

@@ -28,6 +28,7 @@ log = logging.getLogger("mcledger.scheduler")
 ANCHOR_JOB = "anchor"
 THRESHOLD_CHECK_SECONDS = 15
 FOLLOW_UP_SECONDS = 5
+ANCHOR_NOW_TIMEOUT = 10.0  # an HTTP caller waits at most this for the transaction to go out
 
 
 class AnchoringBusyError(NodeError):
@@ -115,7 +116,9 @@ class AnchoringScheduler:
         if not self._run_lock.acquire(timeout=5):
             raise AnchoringBusyError("an anchoring run is in progress; try again shortly")
         try:
-            reports = self.anchorer.anchor_pending(issuer_id, wait=False, seal=True)
+            reports = self.anchorer.anchor_pending(
+                issuer_id, wait=False, seal=True, timeout=ANCHOR_NOW_TIMEOUT
+            )
         finally:
             self._run_lock.release()
         if not reports:
