@@ -1,0 +1,36 @@
+"""Index fixtures for the node's tests: every index test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from node.db import open_index
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def index_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A freshly migrated index: a SQLite file under tmp_path, or a throw-away schema in
+    the test PostgreSQL (dropped afterwards)."""
+    if request.param == "sqlite":
+        engine = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    import psycopg
+
+    base = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    engine = open_index(f"{base}?options=-csearch_path%3D{schema}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
