@@ -13,13 +13,11 @@ from node.db import open_index
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def index_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A freshly migrated index: a SQLite file under tmp_path, or a throw-away schema in
-    the test PostgreSQL (dropped afterwards)."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty index URL: a SQLite file under tmp_path, or a throw-away schema in the
+    test PostgreSQL (dropped afterwards)."""
     if request.param == "sqlite":
-        engine = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
-        yield engine
-        engine.dispose()
+        yield f"sqlite:///{tmp_path / 'index.sqlite3'}"
         return
     import psycopg
 
@@ -27,10 +25,18 @@ def index_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    engine = open_index(f"{base}?options=-csearch_path%3D{schema}")
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def index_engine(database_url: str) -> Iterator[Engine]:
+    """A freshly migrated index on each database."""
+    engine = open_index(database_url)
     try:
         yield engine
     finally:
         engine.dispose()
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
@@ -16,32 +14,11 @@ from anchoring.chain import ChainClient
 from anchoring.merkle import verify_inclusion
 from node.anchorer import Anchorer, AnchoringPolicy
 from node.batches import proof_status
-from node.db import open_index
 from node.errors import NodeError
 from node.issuers import ensure_issuer
 from node.models import anchor_attempt_t, batch_t, submission_t, utcnow
 
 FAST = AnchoringPolicy(wait_timeout=20, poll_interval=0.05, replace_after=3600)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def index_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
-        yield engine
-        engine.dispose()
-        return
-    import psycopg
-
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    engine = open_index(f"{base}?options=-csearch_path%3D{schema}")
-    yield engine
-    engine.dispose()
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def _submit(engine: Engine, issuer_id: str, count: int) -> list[str]:
