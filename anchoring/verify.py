@@ -129,6 +129,11 @@ def _iso(timestamp: int) -> str:
     return format_time(datetime.fromtimestamp(timestamp, UTC))
 
 
+def _address(value: str) -> str:
+    """An address as it is shown: EIP-55 checksummed."""
+    return to_checksum_address(value)
+
+
 def _hex(value: Any) -> str:
     return "0x" + bytes(value).hex()
 
@@ -145,7 +150,8 @@ def verify_bundle(
     wrong_contract = (
         None
         if ledger.address.lower() == anchor.contract.lower()
-        else f"the bundle names contract {anchor.contract}, this verifier reads {ledger.address}"
+        else f"the bundle names contract {_address(anchor.contract)},"
+        f" this verifier reads {ledger.address}"
     )
     chain_id = _read(lambda: client.chain_id)
     record = _read(lambda: ledger.anchor_of(bundle.proof.root), wrong_contract)
@@ -213,7 +219,8 @@ def _check_anchor_root(bundle: ProofBundle, record: _Read[AnchorRecord]) -> Chec
         return Check(ANCHOR_ROOT, False, f"cannot read anchorOf({root}): {record.error}")
     found = _anchored(record)
     if found is None:
-        return Check(ANCHOR_ROOT, False, f"root {root} is not anchored on {bundle.anchor.contract}")
+        contract = _address(bundle.anchor.contract)
+        return Check(ANCHOR_ROOT, False, f"root {root} is not anchored on {contract}")
     return Check(
         ANCHOR_ROOT,
         True,
@@ -230,7 +237,9 @@ def _check_anchor_issuer(issuer: str, record: _Read[AnchorRecord]) -> Check:
     assert on_chain is not None  # _skip_without_anchor returned None
     if on_chain.issuer.lower() != issuer.lower():
         return Check(
-            ANCHOR_ISSUER, False, f"the root was anchored by {on_chain.issuer}, not {issuer}"
+            ANCHOR_ISSUER,
+            False,
+            f"the root was anchored by {on_chain.issuer}, not {_address(issuer)}",
         )
     return Check(ANCHOR_ISSUER, True, f"anchored by {on_chain.issuer}")
 
@@ -350,9 +359,10 @@ def _check_issuer_registered(issuer: str, contract: str, registered: _Read[bool]
         return Check(
             ISSUER_REGISTERED,
             False,
-            f"{issuer} is not an active issuer on {contract} (never registered, or suspended)",
+            f"{_address(issuer)} is not an active issuer on {contract}"
+            " (never registered, or suspended)",
         )
-    return Check(ISSUER_REGISTERED, True, f"{issuer} is an active issuer")
+    return Check(ISSUER_REGISTERED, True, f"{_address(issuer)} is an active issuer")
 
 
 def _reason_text(code: int) -> str:
@@ -372,7 +382,7 @@ def _check_not_revoked(
     # Revocations are keyed by the issuer that anchored the root; the bundle's claim is the
     # fallback only when there is no anchor to say who that is.
     found = _anchored(record)
-    issuer = found.issuer if found else to_checksum_address(bundle.anchor.issuer)
+    issuer = found.issuer if found else _address(bundle.anchor.issuer)
     digest = bundle.digest
     revoked_at = _read(lambda: ledger.revoked_at(issuer, digest), wrong_contract)
     if revoked_at.value is None:
