@@ -23,6 +23,7 @@ PROOF_FIELDS = ("leafIndex", "treeSize", "auditPath", "root")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TX32 = re.compile(r"^0x[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
 
 class BundleError(MerkleError):
@@ -56,7 +57,9 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(value: Any, field: str) -> datetime:
-    _require(isinstance(value, str) and value.endswith("Z"), field, "an RFC 3339 UTC time")
+    _require(
+        isinstance(value, str) and bool(_TIME.match(value)), field, "YYYY-MM-DDTHH:MM:SSZ (UTC)"
+    )
     try:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
@@ -154,7 +157,12 @@ class ProofBundle:
         _require(
             credential_id is None or isinstance(credential_id, str), "credentialId", "a string"
         )
-        proof = InclusionProof.from_json({k: data[k] for k in PROOF_FIELDS})
+        try:
+            proof = InclusionProof.from_json({k: data[k] for k in PROOF_FIELDS})
+        except BundleError:
+            raise
+        except MerkleError as exc:
+            raise BundleError(f"proof bundle: {exc}") from None
         return cls(
             digest=bytes.fromhex(data["digest"]),
             proof=proof,
@@ -165,6 +173,7 @@ class ProofBundle:
     @classmethod
     def loads(cls, text: str | bytes) -> ProofBundle:
         try:
-            return cls.from_json(json.loads(text))
-        except json.JSONDecodeError as exc:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
             raise BundleError(f"the proof bundle is not JSON: {exc}") from None
+        return cls.from_json(data)

@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+from web3.exceptions import Web3Exception
 
 from anchoring.chain import ChainClient, Receipt, RevertDecoder, SentTransaction
 from anchoring.errors import ChainError
@@ -145,7 +146,7 @@ class LedgerContract:
     def _call(self, function: str, *args: Any, block: int | str = "latest") -> Any:
         try:
             return getattr(self.contract.functions, function)(*args).call(block_identifier=block)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Web3Exception) as exc:  # incl. no code at the address
             raise ChainError(f"{function} failed on {self.client.rpc_url}: {exc}") from exc
 
     def anchor_of(self, root: bytes, *, block: int | str = "latest") -> AnchorRecord:
