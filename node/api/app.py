@@ -1,0 +1,75 @@
+"""The FastAPI application: routes, problem handlers and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from node.api import routes_batches, routes_digests, routes_health, routes_proofs
+from node.api.deps import AnchoringControl, NodeContext
+from node.api.problems import install_problem_handlers
+from node.api.schemas import AnchorRequest, DigestSubmission
+from node.settings import Settings
+
+# Bodies the routes parse themselves (after authentication, with a size cap); their
+# schemas are added to the OpenAPI components so /docs still shows them.
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (DigestSubmission, AnchorRequest)
+
+
+def _version() -> str:
+    try:
+        return version("mcledger")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    anchoring: AnchoringControl | None = None,
+    *,
+    chain_ready: Callable[[], bool] | None = None,
+) -> FastAPI:
+    """The node's HTTP API over an open index; ``anchoring`` serves `POST /v1/batches`
+    and the next run time, ``chain_ready`` the chain part of `/readyz`."""
+    app = FastAPI(
+        title="mcledger",
+        version=_version(),
+        description=(
+            "A ledger node for European micro-credentials: digests go into RFC 6962 "
+            "batches whose roots are anchored on an EVM chain; anyone may fetch proofs. "
+            "Errors are RFC 9457 problem documents with a stable `code`."
+        ),
+    )
+    app.state.node = NodeContext(settings, engine, anchoring, chain_ready)
+    install_problem_handlers(app)
+    for module in (routes_digests, routes_proofs, routes_batches, routes_health):
+        app.include_router(module.router)
+    _document_request_models(app, _REQUEST_MODELS)
+    return app
+
+
+def _document_request_models(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(model_schema.pop("$defs", {}))
+                components[model.__name__] = model_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,141 @@
+"""The HTTP API's request and response models (DESIGN.md "The HTTP API").
+
+Requests refuse unknown fields. Field names are the public camelCase ones.
+The digest and credential-id rules live in node.submissions, so the API and
+the intake function apply the same ones.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from node.submissions import MAX_CREDENTIAL_ID_LENGTH, credential_id_problem, digest_problem
+
+MAX_DIGESTS_PER_REQUEST = 10_000
+HEX64 = "^[0-9a-f]{64}$"
+_EXAMPLE_DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+
+class DigestItem(_Strict):
+    """One digest, optionally with the id of the credential it is the digest of."""
+
+    digest: str = Field(
+        description="SHA-256 of the credential, 64 lower-case hex characters",
+        json_schema_extra={"pattern": HEX64, "examples": [_EXAMPLE_DIGEST]},
+    )
+    credential_id: str | None = Field(
+        None,
+        alias="credentialId",
+        description="the credential's id, a URI (urn:uuid:…); names one digest in the index",
+        json_schema_extra={"maxLength": MAX_CREDENTIAL_ID_LENGTH},
+    )
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        problem = digest_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("digest", problem)
+        return value
+
+    @field_validator("credential_id")
+    @classmethod
+    def _credential_id(cls, value: str | None) -> str | None:
+        problem = None if value is None else credential_id_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("credential_id", problem)
+        return value
+
+
+class DigestSubmission(_Strict):
+    """`POST /v1/digests`: 1 to 10,000 digests; any bad item and none is stored."""
+
+    digests: Annotated[list[DigestItem], Field(min_length=1, max_length=MAX_DIGESTS_PER_REQUEST)]
+
+
+class AnchorRequest(_Strict):
+    """`POST /v1/batches`: an empty object (seal what is pending and anchor it now)."""
+
+
+class DigestReceipt(BaseModel):
+    digest: str
+    credentialId: str | None
+    state: str = Field(description="pending, sealed, submitted or confirmed")
+    batchId: int | None
+    submittedAt: str = Field(description="RFC 3339 UTC, e.g. 2026-11-24T02:00:13Z")
+    created: bool = Field(description="false when the digest was already in the index")
+
+
+class DigestReceipts(BaseModel):
+    digests: list[DigestReceipt]
+
+
+class ProofPending(BaseModel):
+    """A digest that is in the index but not yet anchored and confirmed."""
+
+    digest: str
+    state: str = Field(description="pending, sealed or submitted")
+    batchId: int | None
+    nextAnchoringAt: str | None = Field(description="next scheduled anchoring run, UTC")
+
+
+class AnchorView(BaseModel):
+    chainId: int
+    contract: str
+    transactionHash: str
+    blockNumber: int
+    blockHash: str
+    anchoredAt: str
+
+
+class BatchView(BaseModel):
+    id: int
+    issuer: str
+    state: str = Field(description="sealed, submitted or confirmed")
+    treeSize: int
+    root: str
+    sealedAt: str
+    anchor: AnchorView | None = Field(description="the confirmed anchor; null before")
+
+
+class BatchPage(BaseModel):
+    batches: list[BatchView] = Field(description="newest first")
+    nextAfter: int | None = Field(
+        description="pass as `after` for the next (older) page; null on the last page"
+    )
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+PROOF_BUNDLE_EXAMPLE: dict[str, Any] = {
+    "version": "mcledger-proof/1",
+    "credentialId": "urn:uuid:5f0c6c1e-8a5b-4d2f-9a57-0e3d1b6f7c21",
+    "digest": _EXAMPLE_DIGEST,
+    "leafIndex": 5,
+    "treeSize": 8,
+    "auditPath": ["<64 hex>", "<64 hex>", "<64 hex>"],
+    "root": "<64 hex>",
+    "anchor": {
+        "chainId": 31337,
+        "contract": "0x…",
+        "transactionHash": "0x…",
+        "blockNumber": 12,
+        "blockHash": "0x…",
+        "anchoredAt": "2026-11-24T02:00:13Z",
+        "issuer": "0x…",
+    },
+}
