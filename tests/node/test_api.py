@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -428,8 +429,10 @@ async def test_a_confirmed_digest_has_a_bundle_that_verifies_independently(node:
     for entry in entries:
         by_digest = await node.client.get(f"/v1/proofs/{entry['digest']}")
         by_id = await node.client.get(f"/v1/credentials/{entry['credentialId']}/proof")
-        assert by_digest.status_code == by_id.status_code == 200
-        assert by_digest.json() == by_id.json()
+        quoted = urllib.parse.quote(entry["credentialId"], safe="")  # as `mcledger prove` does
+        by_quoted_id = await node.client.get(f"/v1/credentials/{quoted}/proof")
+        assert by_digest.status_code == by_id.status_code == by_quoted_id.status_code == 200
+        assert by_digest.json() == by_id.json() == by_quoted_id.json()
         body = by_digest.json()
         assert body["anchor"] == {
             "chainId": 31337,
