@@ -21,20 +21,7 @@ router = APIRouter(tags=["batches"])
 
 MAX_PAGE = 500
 
-_BATCH = select(
-    batch_t.c.id,
-    batch_t.c.issuer_id,
-    batch_t.c.state,
-    batch_t.c.tree_size,
-    batch_t.c.root,
-    batch_t.c.sealed_at,
-    batch_t.c.chain_id,
-    batch_t.c.contract,
-    batch_t.c.transaction_hash,
-    batch_t.c.block_number,
-    batch_t.c.block_hash,
-    batch_t.c.block_time,
-).where(batch_t.c.root.is_not(None))
+_BATCH = select(batch_t).where(batch_t.c.root.is_not(None))
 
 
 def _view(row: Any) -> BatchView:

@@ -358,6 +358,14 @@ CONTRACT = "0x" + "c0" * 20
 TX_HASH = "0x" + "ee" * 32
 BLOCK_HASH = "0x" + "bb" * 32
 BLOCK_TIME = datetime(2026, 11, 24, 2, 0, 13, tzinfo=UTC)
+ANCHOR = {  # as the API shows it once confirm() has run
+    "chainId": 31337,
+    "contract": CONTRACT,
+    "transactionHash": TX_HASH,
+    "blockNumber": 12,
+    "blockHash": BLOCK_HASH,
+    "anchoredAt": "2026-11-24T02:00:13Z",
+}
 
 
 def confirm(engine: Engine, batch_id: int, block: int = 12) -> None:
@@ -434,15 +442,7 @@ async def test_a_confirmed_digest_has_a_bundle_that_verifies_independently(node:
         assert by_digest.status_code == by_id.status_code == by_quoted_id.status_code == 200
         assert by_digest.json() == by_id.json() == by_quoted_id.json()
         body = by_digest.json()
-        assert body["anchor"] == {
-            "chainId": 31337,
-            "contract": CONTRACT,
-            "transactionHash": TX_HASH,
-            "blockNumber": 12,
-            "blockHash": BLOCK_HASH,
-            "anchoredAt": "2026-11-24T02:00:13Z",
-            "issuer": ISSUER_ADDRESS,
-        }
+        assert body["anchor"] == {**ANCHOR, "issuer": ISSUER_ADDRESS}
         assert (body["digest"], body["credentialId"]) == (entry["digest"], entry["credentialId"])
         index, size = body["leafIndex"], body["treeSize"]
         assert size == 7 and leaves[index] == entry["digest"]
@@ -474,14 +474,7 @@ async def test_batches_are_listed_newest_first_and_paged(node: Node) -> None:
     oldest = second["batches"][0]
     assert oldest["issuer"] == "uni" and oldest["treeSize"] == 3 and len(oldest["root"]) == 64
     assert oldest["state"] == "confirmed"
-    assert oldest["anchor"] == {
-        "chainId": 31337,
-        "contract": CONTRACT,
-        "transactionHash": TX_HASH,
-        "blockNumber": 12,
-        "blockHash": BLOCK_HASH,
-        "anchoredAt": "2026-11-24T02:00:13Z",
-    }
+    assert oldest["anchor"] == ANCHOR
     assert first["batches"][0]["anchor"] is None and first["batches"][0]["state"] == "sealed"
     one = await node.client.get(f"/v1/batches/{ids[0]}")
     assert one.json() == oldest
