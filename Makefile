@@ -9,7 +9,7 @@ NPM_STAMP := contracts/node_modules/.mcledger-installed
 .PHONY: run test setup lint bench clean-venv
 
 run: setup
-	$(BIN)/mcledger chain up --deploy
+	$(BIN)/mcledger serve --dev
 
 test: setup lint
 	$(BIN)/pytest

@@ -12,6 +12,9 @@ from cli.anchor import anchor_command
 from cli.chain import chain_app
 from cli.merkle import merkle_app
 from cli.prove import prove_command
+from cli.serve import serve_command
+from cli.token import token_app
+from cli.verify import verify_command
 from node.errors import NodeError
 
 app = typer.Typer(
@@ -23,8 +26,11 @@ app = typer.Typer(
 )
 app.add_typer(chain_app, name="chain")
 app.add_typer(merkle_app, name="merkle")
+app.add_typer(token_app, name="token")
 app.command("anchor")(anchor_command)
 app.command("prove")(prove_command)
+app.command("serve")(serve_command)
+app.command("verify")(verify_command)
 
 _stderr = Console(stderr=True)
 

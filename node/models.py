@@ -132,7 +132,7 @@ class Submission(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("digest", name="uq_submission_digest"),
         Index("ix_submission_pending", "issuer_id", "batch_id", "id"),
-        Index("ix_submission_credential", "credential_id"),
+        Index("ix_submission_credential", "credential_id", unique=True),  # NULLs allowed
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -168,7 +168,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("digest", name="uq_submission_digest"),
     )
     with op.batch_alter_table("submission", schema=None) as batch_op:
-        batch_op.create_index("ix_submission_credential", ["credential_id"], unique=False)
+        batch_op.create_index("ix_submission_credential", ["credential_id"], unique=True)
         batch_op.create_index(
             "ix_submission_pending", ["issuer_id", "batch_id", "id"], unique=False
         )

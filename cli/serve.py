@@ -1,0 +1,69 @@
+"""`mcledger serve`: the HTTP API and the anchoring scheduler in one process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cli.options import DataDirOption
+from node.settings import load_settings
+
+console = Console(stderr=True)
+
+
+def serve_command(
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Development mode: own Anvil chain (or the one MCLEDGER_RPC_URL names), "
+            "contract deployed once, local issuer registered, SQLite.",
+        ),
+    ] = False,
+    data_dir: DataDirOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Run the node: HTTP API (OpenAPI at /docs) and the anchoring scheduler."""
+    import uvicorn
+
+    from node.api import create_app
+    from node.scheduler import AnchoringScheduler
+    from node.service import open_node
+    from node.tokens import create_token
+
+    settings = load_settings(data_dir=data_dir, dev=dev or None, host=host, port=port)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    node = open_node(settings, start_dev_chain=settings.dev)
+    scheduler = AnchoringScheduler(node.anchorer, settings)
+    try:
+        scheduler.start()
+        app = create_app(
+            settings, node.engine, anchoring=scheduler, chain_ready=node.chain.client.is_reachable
+        )
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(f"mcledger node at [bold]{url}[/] (API docs: {url}/docs)")
+        console.print(
+            f"chain {node.chain.client.rpc_url} (id {node.chain.client.chain_id}), "
+            f"contract {node.anchorer.ledger.address}"
+        )
+        next_run = scheduler.next_run_at()
+        console.print(f"next scheduled anchoring: {next_run.isoformat() if next_run else '-'}")
+        if settings.dev:
+            token = create_token(
+                node.engine, settings.issuer_id, {"issue", "revoke", "admin"}, label="dev session"
+            )
+            console.print(f"issuer [bold]{settings.issuer_id}[/] token to try: {token}")
+            console.print(
+                f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+                f'-d \'{{"digests": [{{"digest": "{"ab" * 32}"}}]}}\' {url}/v1/digests'
+            )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    finally:
+        scheduler.shutdown()
+        node.close()
