@@ -45,13 +45,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-    dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin
-
-
-def _sqlite_begin(connection: Any) -> None:
-    # The sqlite3 driver would only BEGIN before the first write, leaving a transaction's
-    # reads outside it; with autocommit off at the driver, SQLAlchemy's BEGIN is explicit.
-    connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -63,7 +56,6 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(full_url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(full_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

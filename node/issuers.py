@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from node.errors import NodeError
 from node.models import Issuer, issuer_t
@@ -17,6 +18,15 @@ def ensure_issuer(
     engine: Engine, issuer_id: str, *, chain_address: str, did: str = "", name: str = ""
 ) -> Issuer:
     """Create the issuer if it is missing; an existing one must have the same chain address."""
+    try:
+        return _ensure_issuer(engine, issuer_id, chain_address, did, name)
+    except IntegrityError:  # another process created it between our read and our insert
+        return _ensure_issuer(engine, issuer_id, chain_address, did, name)
+
+
+def _ensure_issuer(
+    engine: Engine, issuer_id: str, chain_address: str, did: str, name: str
+) -> Issuer:
     with engine.begin() as conn:
         row = conn.execute(select(issuer_t).where(issuer_t.c.id == issuer_id)).first()
         if row is not None:

@@ -171,16 +171,16 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def _insert_new(conn: Connection) -> Any:
-    """INSERT … ON CONFLICT (digest) DO NOTHING RETURNING digest, in this dialect."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING digest, in this dialect."""
     if conn.dialect.name == "postgresql":
         statement: Any = postgresql.insert(submission_t)
     elif conn.dialect.name == "sqlite":
         statement = sqlite.insert(submission_t)
     else:  # pragma: no cover - the index supports these two
         raise NodeError(f"unsupported database dialect {conn.dialect.name!r}")
-    return statement.on_conflict_do_nothing(index_elements=["digest"]).returning(
-        submission_t.c.digest
-    )
+    # No conflict target: a row is skipped when its digest is known *or* its credentialId
+    # already names another digest (both unique); the read-back tells the two apart.
+    return statement.on_conflict_do_nothing().returning(submission_t.c.digest)
 
 
 _EXISTING = select(
@@ -221,7 +221,8 @@ def submit_digests(
         existing = [d for d in wanted if d not in created]
         found = {row.digest: row for row in _read_existing(conn, existing)}
         conflicts = _conflicts(issuer_id, wanted, found)
-        conflicts += _taken_credential_ids(conn, wanted, created)
+        refused = [d for d in existing if d not in found]  # its credentialId is taken
+        conflicts += _taken_credential_ids(conn, wanted, refused)
         if conflicts:
             raise DigestConflictError(conflicts)  # leaving the block rolls back
         if created:
@@ -278,11 +279,15 @@ def _conflicts(
 
 
 def _taken_credential_ids(
-    conn: Connection, wanted: dict[str, str | None], created: set[str]
+    conn: Connection, wanted: dict[str, str | None], refused: list[str]
 ) -> list[Conflict]:
-    """New rows whose credentialId the index already gives to another digest."""
-    digest_of_id = {wanted[d]: d for d in created if wanted[d] is not None}
-    conflicts: list[Conflict] = []
+    """Why new digests were not inserted: their credentialId already names another digest."""
+    digest_of_id = {wanted[d]: d for d in refused if wanted[d] is not None}
+    conflicts: list[Conflict] = [
+        Conflict(d, "credential-id-taken", "its credentialId names another digest")
+        for d in refused
+        if wanted[d] is None
+    ]
     for chunk in _chunks(list(digest_of_id), _READ_CHUNK):
         query = select(submission_t.c.credential_id, submission_t.c.digest).where(
             submission_t.c.credential_id.in_(chunk)
