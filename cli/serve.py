@@ -39,6 +39,7 @@ def serve_command(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per job run
     node = open_node(settings, start_dev_chain=settings.dev)
     scheduler = AnchoringScheduler(node.anchorer, settings)
     try:
