@@ -165,6 +165,9 @@ def _problem_for_node_error(exc: Exception) -> ProblemError:
             {"digest": c.digest, "reason": c.reason, "detail": c.detail}
             for c in exc.conflicts[:MAX_LISTED_ERRORS]
         ]
+        if any(c.reason == "another-issuer" for c in exc.conflicts):
+            # Another issuer's record: the token may not touch it (403, as for a scope).
+            return ProblemError(403, "another-issuers-record", str(exc), conflicts=conflicts)
         return ProblemError(409, "digest-conflict", str(exc), conflicts=conflicts)
     if isinstance(exc, InvalidSubmissionError):
         return validation_problem(

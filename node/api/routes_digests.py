@@ -35,7 +35,7 @@ router = APIRouter(tags=["digests"])
     responses={
         400: {"description": "the body is not JSON"},
         401: {"description": "no token, or an unknown or revoked one"},
-        403: {"description": "the token lacks scope `issue`"},
+        403: {"description": "the token lacks scope `issue`, or a digest is another issuer's"},
         409: {"description": "a digest contradicts the index; nothing stored"},
         413: {"description": "the body is larger than the limit"},
         422: {"description": "invalid items, each named by its path; nothing stored"},

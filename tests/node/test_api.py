@@ -328,11 +328,11 @@ async def test_a_non_json_media_type_is_415(node: Node) -> None:
     assert node.rows() == 0
 
 
-async def test_another_issuers_digest_is_409_and_stores_nothing(node: Node) -> None:
+async def test_another_issuers_digest_is_403_and_stores_nothing(node: Node) -> None:
     theirs = item()
     assert (await node.submit([theirs], token="other")).status_code == 202
     response = await node.submit([item(), item(), theirs])
-    problem = assert_problem(response, 409, "digest-conflict")
+    problem = assert_problem(response, 403, "another-issuers-record")
     assert problem["conflicts"] == [
         {
             "digest": theirs["digest"],
