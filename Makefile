@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.mcledger-installed
 NPM_STAMP := contracts/node_modules/.mcledger-installed
+CONTEXTS := node/contexts/generated/index.json
 
 .PHONY: run test setup lint bench clean-venv
 
@@ -14,7 +15,7 @@ run: setup
 test: setup lint
 	$(BIN)/pytest
 
-setup: $(PY_STAMP) $(NPM_STAMP)
+setup: $(PY_STAMP) $(NPM_STAMP) $(CONTEXTS)
 
 # Reinstall only when the project's dependency files change.
 $(PY_STAMP): pyproject.toml requirements.lock setup.py
@@ -26,6 +27,10 @@ $(NPM_STAMP): contracts/package.json contracts/package-lock.json
 	cd contracts && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# JSON-LD contexts from their pinned npm packages, exported once into files the node reads.
+$(CONTEXTS): node/contexts/package.json node/contexts/package-lock.json node/contexts/export.mjs
+	cd node/contexts && npm ci --no-audit --no-fund --loglevel=error && node export.mjs
+
 lint: setup
 	$(BIN)/ruff check anchoring node cli contracts tests
 	$(BIN)/ruff format --check anchoring node cli contracts tests
@@ -35,4 +40,4 @@ bench: setup
 	$(BIN)/pytest tests/benchmarks -o python_files='bench_*.py' -m benchmark -s
 
 clean-venv:
-	rm -rf $(VENV) contracts/node_modules
+	rm -rf $(VENV) contracts/node_modules node/contexts/node_modules node/contexts/generated
