@@ -30,7 +30,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine, Row, insert, select, update
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from anchoring.chain import Receipt, ReorgedError
+from anchoring.chain import Receipt, ReorgedError, SentTransaction
 from anchoring.errors import ChainError, ContractRevertError
 from anchoring.ledger import LedgerContract
 from node.batches import seal_batch
@@ -91,6 +91,25 @@ class BatchReport:
 
 def _no_fault(_point: str) -> None:
     return None
+
+
+def _record_attempt(conn: Any, batch_id: int, signed: SentTransaction, head_block: int) -> None:
+    """Store a signed anchor transaction (before it is broadcast)."""
+    conn.execute(
+        insert(anchor_attempt_t).values(
+            batch_id=batch_id,
+            transaction_hash=signed.transaction_hash,
+            sender=signed.sender,
+            nonce=signed.nonce,
+            max_fee_per_gas=signed.max_fee_per_gas,
+            max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
+            gas=signed.gas,
+            state=AttemptState.PENDING,
+            raw=signed.raw,
+            head_block=head_block,
+            sent_at=utcnow(),
+        )
+    )
 
 
 class Anchorer:
@@ -202,21 +221,7 @@ class Anchorer:
         )
         head = self.client.block_number()
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(anchor_attempt_t).values(
-                    batch_id=batch.id,
-                    transaction_hash=signed.transaction_hash,
-                    sender=signed.sender,
-                    nonce=signed.nonce,
-                    max_fee_per_gas=signed.max_fee_per_gas,
-                    max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
-                    gas=signed.gas,
-                    state=AttemptState.PENDING,
-                    raw=signed.raw,
-                    head_block=head,
-                    sent_at=utcnow(),
-                )
-            )
+            _record_attempt(conn, batch.id, signed, head)
             self._set_state(
                 conn,
                 batch.id,
@@ -362,21 +367,7 @@ class Anchorer:
                 .where(anchor_attempt_t.c.id == stuck.id)
                 .values(state=AttemptState.REPLACED)
             )
-            conn.execute(
-                insert(anchor_attempt_t).values(
-                    batch_id=batch.id,
-                    transaction_hash=signed.transaction_hash,
-                    sender=signed.sender,
-                    nonce=signed.nonce,
-                    max_fee_per_gas=signed.max_fee_per_gas,
-                    max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
-                    gas=signed.gas,
-                    state=AttemptState.PENDING,
-                    raw=signed.raw,
-                    head_block=stuck.head_block,
-                    sent_at=utcnow(),
-                )
-            )
+            _record_attempt(conn, batch.id, signed, stuck.head_block)
             record_operation(
                 conn,
                 actor="anchorer",
