@@ -1,0 +1,89 @@
+"""Bitstring Status List v1.0: the bitstring, its encoding, and random index allocation.
+
+Pure: no I/O. Index 0 is the most significant bit of the first byte; the
+encoded list is the multibase base64url (prefix ``u``, no padding) of the
+GZIP-compressed bitstring (W3C Bitstring Status List v1.0, "Bitstring Encoding").
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import secrets
+from collections.abc import Iterable
+
+MIN_LIST_BITS = 131_072  # the specification's minimum, 16 KiB: herd privacy
+_MULTIBASE_BASE64URL = "u"
+
+
+class StatusListError(ValueError):
+    """A status list is malformed or an index is out of range."""
+
+
+class Bitstring:
+    """A mutable bitstring of ``size`` bits, all zero at first."""
+
+    __slots__ = ("_bits", "size")
+
+    def __init__(self, size: int = MIN_LIST_BITS, data: bytes | None = None) -> None:
+        if size < MIN_LIST_BITS or size % 8:
+            raise StatusListError(
+                f"a status list has at least {MIN_LIST_BITS} bits, in whole bytes"
+            )
+        if data is not None and len(data) * 8 != size:
+            raise StatusListError(f"{len(data)} bytes do not hold {size} bits")
+        self.size = size
+        self._bits = bytearray(data if data is not None else size // 8)
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        if not 0 <= index < self.size:
+            raise StatusListError(f"status index {index} is outside a list of {self.size} bits")
+        return index >> 3, 0x80 >> (index & 7)
+
+    def get(self, index: int) -> bool:
+        byte, mask = self._locate(index)
+        return bool(self._bits[byte] & mask)
+
+    def set(self, index: int, value: bool = True) -> None:
+        byte, mask = self._locate(index)
+        if value:
+            self._bits[byte] |= mask
+        else:
+            self._bits[byte] &= ~mask & 0xFF
+
+    def set_many(self, indexes: Iterable[int]) -> None:
+        for index in indexes:
+            self.set(index)
+
+    def to_bytes(self) -> bytes:
+        return bytes(self._bits)
+
+    def encode(self) -> str:
+        """The `encodedList` value: multibase base64url of the GZIP of the bits."""
+        # mtime=0 keeps the encoding a function of the bits alone.
+        compressed = gzip.compress(bytes(self._bits), compresslevel=9, mtime=0)
+        return _MULTIBASE_BASE64URL + base64.urlsafe_b64encode(compressed).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, encoded: str) -> Bitstring:
+        if not encoded.startswith(_MULTIBASE_BASE64URL):
+            raise StatusListError("encodedList must be multibase base64url (prefix 'u')")
+        body = encoded[1:]
+        try:
+            raw = gzip.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, OSError, EOFError) as exc:
+            raise StatusListError(f"encodedList does not decode: {exc}") from None
+        return cls(len(raw) * 8, raw)
+
+
+def random_free_index(taken: set[int], size: int = MIN_LIST_BITS, attempts: int = 64) -> int:
+    """A uniformly random index not in ``taken``, so a position says nothing about
+    issuing order. Raises StatusListError when the list is (nearly) full."""
+    if len(taken) >= size:
+        raise StatusListError("the status list is full")
+    for _ in range(attempts):
+        candidate = secrets.randbelow(size)
+        if candidate not in taken:
+            return candidate
+    free = [i for i in range(size) if i not in taken]  # dense list: pick among what is left
+    return free[secrets.randbelow(len(free))]
