@@ -1,0 +1,53 @@
+"""Verifiable credentials: local JSON-LD contexts, Multikey/did:key keys, Data Integrity proofs."""
+
+from node.credentials.dataintegrity import (
+    ANCHOR_PROPERTY,
+    CanonicalizationError,
+    DataIntegrityError,
+    VerificationResult,
+    canonicalize,
+    credential_digest,
+    sign_credential,
+    verify_credential,
+)
+from node.credentials.loader import (
+    ContextCheckError,
+    ContextFileError,
+    LocalContextLoader,
+    UnknownContextError,
+    check_contexts,
+    default_loader,
+)
+from node.credentials.multikey import (
+    Ed25519SigningKey,
+    MultikeyError,
+    did_key,
+    public_key_from_multibase,
+    public_key_multibase,
+    resolve_did_key,
+    verification_method,
+)
+
+__all__ = [
+    "ANCHOR_PROPERTY",
+    "CanonicalizationError",
+    "ContextCheckError",
+    "ContextFileError",
+    "DataIntegrityError",
+    "Ed25519SigningKey",
+    "LocalContextLoader",
+    "MultikeyError",
+    "UnknownContextError",
+    "VerificationResult",
+    "canonicalize",
+    "check_contexts",
+    "credential_digest",
+    "default_loader",
+    "did_key",
+    "public_key_from_multibase",
+    "public_key_multibase",
+    "resolve_did_key",
+    "sign_credential",
+    "verification_method",
+    "verify_credential",
+]
