@@ -40,6 +40,8 @@ from node.credentials import (
     verification_method,
     verify_credential,
 )
+from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
+from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
 from node.credentials.dataintegrity import hash_data, proof_configuration
 from node.credentials.multikey import base58btc_decode, base58btc_encode
 from node.errors import KeyStoreError
@@ -191,6 +193,38 @@ def sample_micro_credential(issuer_did: str) -> dict[str, Any]:
     }
 
 
+def mcledger_credential(issuer_did: str) -> dict[str, Any]:
+    """A full micro-credential as the node builds it (VC 2.0 + Open Badges 3.0 + mcledger)."""
+    achievement = AchievementVersion(
+        "ach_dpf", 1, "academy", EXAMPLE_ACHIEVEMENT, datetime(2026, 11, 1, tzinfo=UTC)
+    )
+    profile = IssuerProfile(
+        issuer_id="academy",
+        did=issuer_did,
+        legal_name="Rīga Technical Academy",
+        legal_identifier="LV90000012345",
+        country="LV",
+        region="Rīga",
+        qa_register="DEQAR",
+        qa_identifier="DEQARINST0123",
+    )
+    status = {
+        "id": "https://academy.example/v1/status-lists/1#42",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "42",
+        "statusListCredential": "https://academy.example/v1/status-lists/1",
+    }
+    return build_credential(
+        profile,
+        achievement,
+        EXAMPLE_AWARD,
+        credential_id="urn:uuid:0f3e6c1a-52d4-4f8e-9b0c-7a2d9e4b6f11",
+        issued_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+        status_entry=status,
+    )
+
+
 def leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Paths to every string and number in a JSON value."""
     if isinstance(value, dict):
@@ -275,6 +309,17 @@ def test_every_changed_value_fails(loader: LocalContextLoader) -> None:
     paths = list(leaf_paths(signed))
     assert len(paths) > 35
     for path in paths:
+        result = verify_credential(altered(signed, path), resolve_did_key)
+        assert not result.ok, f"a change at {path} went unnoticed"
+
+
+def test_every_changed_value_of_a_micro_credential_fails() -> None:
+    key = Ed25519SigningKey.generate()
+    signed = sign_credential(
+        mcledger_credential(key.did), key, key.verification_method, SPEC_CREATED
+    )
+    assert verify_credential(signed, resolve_did_key).ok
+    for path in leaf_paths(signed):
         result = verify_credential(altered(signed, path), resolve_did_key)
         assert not result.ok, f"a change at {path} went unnoticed"
 
