@@ -1,0 +1,104 @@
+"""`GET /v1/issuers/{id}` (public profile), `PUT /v1/issuers/{id}` (the issuer's admin token)
+and `GET /contexts/v1` (the mcledger JSON-LD context the credentials name)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from node.api.deps import Context, require_scope
+from node.api.problems import ProblemError
+from node.api.routes_achievements import invalid_entry_problem, json_body
+from node.catalogue import (
+    InvalidEntryError,
+    PublicProfile,
+    get_issuer_profile,
+    update_issuer_profile,
+)
+from node.tokens import TokenInfo
+
+router = APIRouter(tags=["issuers"])
+
+# The same file node.credentials.loader resolves https://w3id.org/mcledger/v1 to.
+CONTEXT_FILE = (
+    Path(__file__).resolve().parent.parent / "credentials" / "contexts" / ("mcledger-v1.jsonld")
+)
+JSON_LD = "application/ld+json"
+
+
+def profile_view(profile: PublicProfile) -> dict[str, Any]:
+    fields = profile.fields
+    return {
+        "id": profile.issuer_id,
+        "name": profile.name,
+        "did": profile.did or None,
+        "didMethod": profile.did_method,
+        "chainAddress": profile.chain_address,
+        "legalName": fields["legalName"],
+        "legalIdentifier": fields["legalIdentifier"],
+        "country": fields["country"],
+        "region": fields["region"],
+        "qualityAssurance": {
+            "register": fields["qaRegister"],
+            "identifier": fields["qaIdentifier"],
+        },
+    }
+
+
+@router.get("/v1/issuers/{issuer_id}", summary="An issuer's public profile", responses={404: {}})
+def get_issuer(issuer_id: str, context: Context) -> dict[str, Any]:
+    """Legal identity, country/region, quality assurance, DID and chain address."""
+    return profile_view(get_issuer_profile(context.engine, issuer_id))
+
+
+@router.put(
+    "/v1/issuers/{issuer_id}",
+    summary="Update the issuer's profile (its own admin token)",
+    description=(
+        "Any of legalName, legalIdentifier, country (ISO 3166-1 alpha-2), region, "
+        "qaRegister, qaIdentifier, did; fields left out stay as they are."
+    ),
+    responses={401: {}, 403: {}, 404: {}, 422: {}},
+)
+async def put_issuer(
+    issuer_id: str,
+    request: Request,
+    context: Context,
+    token: Annotated[TokenInfo, Depends(require_scope("admin"))],
+) -> dict[str, Any]:
+    if token.issuer_id != issuer_id:
+        raise ProblemError(
+            403, "another-issuers-record", f"this token belongs to issuer {token.issuer_id!r}"
+        )
+    body = await json_body(request)
+    try:
+        profile = await run_in_threadpool(
+            update_issuer_profile, context.engine, issuer_id, body, actor=f"token:{token.id}"
+        )
+    except InvalidEntryError as exc:
+        raise invalid_entry_problem(exc) from None
+    return profile_view(profile)
+
+
+@functools.cache
+def _context_bytes() -> bytes:
+    return CONTEXT_FILE.read_bytes()
+
+
+@router.get(
+    "/contexts/v1",
+    summary="The mcledger JSON-LD context (https://w3id.org/mcledger/v1)",
+    response_class=Response,
+    responses={200: {"content": {JSON_LD: {}}}},
+)
+def get_context() -> Response:
+    return Response(
+        _context_bytes(),
+        media_type=JSON_LD,
+        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
+    )
