@@ -11,6 +11,8 @@ every missing or bad field at once.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -83,8 +85,22 @@ def invalid_entry_problem(exc: InvalidEntryError) -> ProblemError:
     return validation_problem([field_error(e.loc, e.message) for e in exc.errors])
 
 
-def _not_found(exc: UnknownAchievementError) -> ProblemError:
-    return ProblemError(404, "not-found", str(exc))
+async def _store(request: Request, store: Callable[..., AchievementVersion]) -> JSONResponse:
+    """Parse the body, run ``store(body)`` off the event loop, answer 201 with the entry."""
+    body = await json_body(request)
+    try:
+        stored = await run_in_threadpool(store, body)
+    except InvalidEntryError as exc:
+        raise invalid_entry_problem(exc) from None
+    except UnknownAchievementError as exc:
+        raise ProblemError(404, "not-found", str(exc)) from None
+    except AnotherIssuersAchievementError as exc:
+        raise ProblemError(403, "another-issuers-record", str(exc)) from None
+    return JSONResponse(
+        achievement_view(stored),
+        status_code=201,
+        headers={"Location": f"/v1/achievements/{stored.id}?version={stored.version}"},
+    )
 
 
 @router.post(
@@ -99,21 +115,9 @@ async def post_achievement(
     context: Context,
     token: Annotated[TokenInfo, Depends(require_scope("issue"))],
 ) -> JSONResponse:
-    body = await json_body(request)
-    try:
-        stored = await run_in_threadpool(
-            create_achievement,
-            context.engine,
-            token.issuer_id,
-            body,
-            actor=f"token:{token.id}",
-        )
-    except InvalidEntryError as exc:
-        raise invalid_entry_problem(exc) from None
-    return JSONResponse(
-        achievement_view(stored),
-        status_code=201,
-        headers={"Location": f"/v1/achievements/{stored.id}?version={stored.version}"},
+    return await _store(
+        request,
+        partial(create_achievement, context.engine, token.issuer_id, actor=f"token:{token.id}"),
     )
 
 
@@ -131,26 +135,15 @@ async def post_achievement_version(
     context: Context,
     token: Annotated[TokenInfo, Depends(require_scope("issue"))],
 ) -> JSONResponse:
-    body = await json_body(request)
-    try:
-        stored = await run_in_threadpool(
+    return await _store(
+        request,
+        partial(
             add_achievement_version,
             context.engine,
             token.issuer_id,
             achievement_id,
-            body,
             actor=f"token:{token.id}",
-        )
-    except InvalidEntryError as exc:
-        raise invalid_entry_problem(exc) from None
-    except UnknownAchievementError as exc:
-        raise _not_found(exc) from None
-    except AnotherIssuersAchievementError as exc:
-        raise ProblemError(403, "another-issuers-record", str(exc)) from None
-    return JSONResponse(
-        achievement_view(stored),
-        status_code=201,
-        headers={"Location": f"/v1/achievements/{stored.id}?version={stored.version}"},
+        ),
     )
 
 
@@ -180,4 +173,4 @@ def get_one_achievement(
     try:
         return achievement_view(get_achievement(context.engine, achievement_id, version))
     except UnknownAchievementError as exc:
-        raise _not_found(exc) from None
+        raise ProblemError(404, "not-found", str(exc)) from None

@@ -4,7 +4,6 @@ and `GET /contexts/v1` (the mcledger JSON-LD context the credentials name)."""
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,14 +19,11 @@ from node.catalogue import (
     get_issuer_profile,
     update_issuer_profile,
 )
+from node.credentials.loader import MCLEDGER_CONTEXT_FILE
 from node.tokens import TokenInfo
 
 router = APIRouter(tags=["issuers"])
 
-# The same file node.credentials.loader resolves https://w3id.org/mcledger/v1 to.
-CONTEXT_FILE = (
-    Path(__file__).resolve().parent.parent / "credentials" / "contexts" / ("mcledger-v1.jsonld")
-)
 JSON_LD = "application/ld+json"
 
 
@@ -87,7 +83,7 @@ async def put_issuer(
 
 @functools.cache
 def _context_bytes() -> bytes:
-    return CONTEXT_FILE.read_bytes()
+    return MCLEDGER_CONTEXT_FILE.read_bytes()
 
 
 @router.get(

@@ -19,6 +19,7 @@ from node.catalogue import IncompleteProfileError, get_achievement, issuer_profi
 from node.credentials.annex import ACHIEVEMENT_REQUIRED, EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.annex_credential import validate_credential
 from node.credentials.build import build_credential
+from node.credentials.loader import MCLEDGER_CONTEXT_FILE
 from node.issuers import ensure_issuer
 from node.settings import Settings
 from node.tokens import create_token
@@ -225,5 +226,5 @@ async def test_the_mcledger_context_is_served(node: Node) -> None:
     response = await node.client.get("/contexts/v1")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/ld+json"
-    assert response.json() == json.loads(routes_issuers.CONTEXT_FILE.read_text())
+    assert response.json() == json.loads(MCLEDGER_CONTEXT_FILE.read_text())
     assert response.json()["@context"]["@protected"] is True

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,15 +14,13 @@ from pyld import jsonld
 
 from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.build import (
-    MCLEDGER_CONTEXT,
     AchievementVersion,
     IssuerProfile,
     build_credential,
 )
+from node.credentials.loader import MCLEDGER_CONTEXT_FILE, LocalContextLoader
 
-ROOT = Path(__file__).resolve().parents[2]
-GENERATED = ROOT / "node" / "contexts" / "generated"
-MCLEDGER_FILE = ROOT / "node" / "credentials" / "contexts" / "mcledger-v1.jsonld"
+MCLEDGER_FILE = MCLEDGER_CONTEXT_FILE
 
 ELM = "http://data.europa.eu/snb/model/elm/"
 MCV = "https://w3id.org/mcledger/vocab#"
@@ -93,25 +90,6 @@ TYPE_IRIS = {
 }
 
 
-def local_loader() -> Any:
-    """A pyld document loader over the local context files only (no network)."""
-    index = json.loads((GENERATED / "index.json").read_text())
-    files = {url: GENERATED / name for url, name in index.items()}
-    files[MCLEDGER_CONTEXT] = MCLEDGER_FILE
-
-    def load(url: str, options: Any = None) -> dict[str, Any]:
-        if url not in files:
-            raise LookupError(f"no local copy of {url}")
-        return {
-            "contextUrl": None,
-            "documentUrl": url,
-            "contentType": "application/ld+json",
-            "document": json.loads(files[url].read_text()),
-        }
-
-    return load
-
-
 def full_credential() -> dict[str, Any]:
     """A credential with every term: all optional elements, ECTS and hours, a status entry."""
     body = copy.deepcopy(EXAMPLE_ACHIEVEMENT)
@@ -145,7 +123,8 @@ def full_credential() -> dict[str, Any]:
 
 
 def expand(document: dict[str, Any]) -> list[dict[str, Any]]:
-    return jsonld.expand(document, {"documentLoader": local_loader()})
+    """Expanded with the node's loader: the local context files only, never the network."""
+    return jsonld.expand(document, LocalContextLoader().options())
 
 
 def assert_expands_term_by_term(original: Any, expanded: Any, parent: str = "") -> None:
@@ -218,8 +197,7 @@ def test_the_context_is_protected_and_never_redefines_a_vc_or_ob_term() -> None:
 
 
 def test_the_built_credential_becomes_rdf() -> None:
-    quads = jsonld.to_rdf(
-        full_credential(), {"documentLoader": local_loader(), "format": "application/n-quads"}
-    )
+    options = {**LocalContextLoader().options(), "format": "application/n-quads"}
+    quads = jsonld.to_rdf(full_credential(), options)
     assert f"<{ELM}EQFLevel> <http://data.europa.eu/snb/eqf/5>" in quads
     assert "issuer-dependent" not in quads
