@@ -71,6 +71,18 @@ class _LockedLRU:
             self._cache[key] = value
 
 
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ContextFileError(f"{what} is missing at {path}: run `make setup`") from None
+    except (OSError, ValueError) as exc:
+        raise ContextFileError(f"{what} at {path} is unreadable: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ContextFileError(f"{what} at {path} is not a JSON object")
+    return parsed
+
+
 class LocalContextLoader:
     """A pyld ``documentLoader``: known context URLs -> their local files, parsed once.
 
@@ -87,15 +99,7 @@ class LocalContextLoader:
         mcledger_context_file: Path = MCLEDGER_CONTEXT_FILE,
     ) -> None:
         self._sources: dict[str, Mapping[str, Any] | Path] = {}
-        index_path = generated_dir / "index.json"
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ContextFileError(
-                f"{index_path} is missing: run `make setup` to export the standard contexts"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise ContextFileError(f"{index_path} is unreadable: {exc}") from None
+        index = _read_json(generated_dir / "index.json", "the index of standard contexts")
         for url, name in index.items():
             self._sources[url] = generated_dir / name
         self._sources[MCLEDGER_CONTEXT] = mcledger_context_file
@@ -117,18 +121,9 @@ class LocalContextLoader:
         if source is None:
             raise UnknownContextError(url)
         if isinstance(source, Path):
-            try:
-                parsed = json.loads(source.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise ContextFileError(
-                    f"the local copy of {url} is missing at {source}: run `make setup`"
-                ) from None
-            except (OSError, ValueError) as exc:
-                raise ContextFileError(f"the local copy of {url} is unreadable: {exc}") from None
+            parsed = _read_json(source, f"the local copy of {url}")
         else:
             parsed = copy.deepcopy(dict(source))
-        if not isinstance(parsed, dict):
-            raise ContextFileError(f"the local copy of {url} is not a JSON object")
         with self._lock:
             return self._parsed.setdefault(url, parsed)
 

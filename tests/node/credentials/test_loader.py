@@ -132,3 +132,8 @@ def test_a_property_no_context_defines_is_refused() -> None:
     key = Ed25519SigningKey.generate()
     with pytest.raises(CanonicalizationError):
         sign_credential(unsafe, key, key.verification_method, SPEC_CREATED, loader=loader)
+
+
+def test_a_missing_export_says_to_run_setup(tmp_path: Path) -> None:
+    with pytest.raises(ContextFileError, match="make setup"):
+        LocalContextLoader(generated_dir=tmp_path)
