@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.mcledger-installed
 NPM_STAMP := contracts/node_modules/.mcledger-installed
 CONTEXTS := node/contexts/generated/index.json
+INTEROP_STAMP := tests/interop/node_modules/.mcledger-installed
 
 .PHONY: run test setup lint bench clean-venv
 
 run: setup
 	$(BIN)/mcledger serve --dev
 
-test: setup lint
+test: setup lint $(INTEROP_STAMP)
 	$(BIN)/pytest
 
 setup: $(PY_STAMP) $(NPM_STAMP) $(CONTEXTS)
@@ -31,6 +32,11 @@ $(NPM_STAMP): contracts/package.json contracts/package-lock.json
 $(CONTEXTS): node/contexts/package.json node/contexts/package-lock.json node/contexts/export.mjs
 	cd node/contexts && npm ci --no-audit --no-fund --loglevel=error && node export.mjs
 
+# Independent verifiers (Digital Bazaar's JavaScript libraries) for the interop tests.
+$(INTEROP_STAMP): tests/interop/package.json tests/interop/package-lock.json
+	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: setup
 	$(BIN)/ruff check anchoring node cli contracts tests
 	$(BIN)/ruff format --check anchoring node cli contracts tests
@@ -40,4 +46,5 @@ bench: setup
 	$(BIN)/pytest tests/benchmarks -o python_files='bench_*.py' -m benchmark -s
 
 clean-venv:
-	rm -rf $(VENV) contracts/node_modules node/contexts/node_modules node/contexts/generated
+	rm -rf $(VENV) contracts/node_modules node/contexts/node_modules node/contexts/generated \
+	       tests/interop/node_modules

@@ -11,7 +11,14 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from node.api import routes_batches, routes_digests, routes_health, routes_proofs
+from node.api import (
+    routes_achievements,
+    routes_batches,
+    routes_digests,
+    routes_health,
+    routes_issuers,
+    routes_proofs,
+)
 from node.api.deps import AnchoringControl, NodeContext
 from node.api.problems import install_problem_handlers
 from node.api.schemas import AnchorRequest, DigestSubmission
@@ -49,7 +56,14 @@ def create_app(
     )
     app.state.node = NodeContext(settings, engine, anchoring, chain_ready)
     install_problem_handlers(app)
-    for module in (routes_digests, routes_proofs, routes_batches, routes_health):
+    for module in (
+        routes_digests,
+        routes_proofs,
+        routes_batches,
+        routes_achievements,
+        routes_issuers,
+        routes_health,
+    ):
         app.include_router(module.router)
     _document_request_models(app, _REQUEST_MODELS)
     return app

@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import node.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import node.models_catalogue  # noqa: F401
 
 connection = context.config.attributes["connection"]
 context.configure(
