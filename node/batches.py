@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
@@ -122,7 +123,9 @@ def seal_batch(
         if not claimed:
             conn.rollback()
             return None
-        ordered = sorted(claimed)  # RETURNING promises no order; leaves go in id order
+        # RETURNING promises no order; leaves go in id order (sorting on the id alone:
+        # comparing whole rows costs seconds at 10^6).
+        ordered = sorted(claimed, key=itemgetter(0))
         tree = MerkleTree.from_digests(b"".join(bytes.fromhex(row[1]) for row in ordered))
         conn.execute(
             update(batch_t)
@@ -177,7 +180,7 @@ class ProofStatus:
     bundle: ProofBundle | None = None
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=8192)  # 16 KiB tiles: at most 128 MiB
 def _cached_tile(engine: Engine, batch_id: int, level: int, index: int) -> bytes:
     # Tiles of a confirmed batch never change, so every process may cache them.
     with engine.connect() as conn:

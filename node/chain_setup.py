@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from anchoring.anvil import AnvilProcess, start_anvil
 from anchoring.chain import ChainClient
 from anchoring.ledger import LedgerContract, deploy_ledger
+from node.credentials.multikey import Ed25519SigningKey
 from node.errors import ChainSetupError
 from node.keys import KeyStore, open_keystore
 from node.settings import Settings
@@ -31,12 +32,6 @@ DEPLOYMENT_FILE = "deployment.json"
 
 def issuer_key_name(issuer_id: str) -> str:
     return f"issuer-{issuer_id}"
-
-
-def chain_did(chain_id: int, address: str) -> str:
-    """A did:pkh for an issuer's chain account (CAIP-10), the DID registered on chain
-    until the issuer has a credential-signing DID of its own."""
-    return f"did:pkh:eip155:{chain_id}:{address}"
 
 
 @dataclass(frozen=True)
@@ -82,6 +77,10 @@ class ChainContext:
 
     def issuer_account(self, issuer_id: str | None = None) -> LocalAccount:
         return self.keys.load_or_create(issuer_key_name(issuer_id or self.settings.issuer_id))
+
+    def signing_key(self, issuer_id: str | None = None) -> Ed25519SigningKey:
+        """The issuer's Ed25519 credential-signing key; its did:key is the issuer's DID."""
+        return self.keys.signing_key(issuer_key_name(issuer_id or self.settings.issuer_id))
 
     def close(self) -> None:
         if self.anvil is not None:
@@ -206,7 +205,7 @@ def ensure_dev_ready(context: ChainContext) -> LedgerContract:
         ledger.register_issuer(
             context.admin,
             issuer.address,
-            chain_did(context.client.chain_id, issuer.address),
+            context.signing_key().did,
             confirmations=context.settings.confirmations,
             timeout=context.settings.tx_timeout,
         )

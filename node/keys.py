@@ -15,6 +15,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from node.credentials.multikey import Ed25519SigningKey
 from node.errors import KeyStoreError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -30,6 +31,7 @@ class KeyStore:
         self.directory = directory
         self._passphrase = passphrase
         self._cache: dict[str, LocalAccount] = {}
+        self._signing: dict[str, Ed25519SigningKey] = {}
 
     def path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -64,19 +66,39 @@ class KeyStore:
             raise KeyStoreError(f"key {name!r} already exists at {path}")
         account: LocalAccount = Account.create()
         keyfile = Account.encrypt(account.key, self._passphrase)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(keyfile, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        _write_private(path, json.dumps(keyfile).encode())
         self._cache[name] = account
         return account
 
     def load_or_create(self, name: str) -> LocalAccount:
         return self.load(name) if self.exists(name) else self.create(name)
+
+    def signing_key(self, name: str) -> Ed25519SigningKey:
+        """The Ed25519 credential-signing key ``name``, created on first use; kept as a
+        PKCS#8 PEM encrypted with the keystore passphrase."""
+        cached = self._signing.get(name)
+        if cached is not None:
+            return cached
+        path = self.path(name).with_suffix(".pem")
+        if path.is_file():
+            key = Ed25519SigningKey.from_encrypted_pem(path.read_bytes(), self._passphrase)
+        else:
+            key = Ed25519SigningKey.generate()
+            _write_private(path, key.to_encrypted_pem(self._passphrase))
+        self._signing[name] = key
+        return key
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a key file readable by the owner only, atomically (no half-written keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 def dev_passphrase(directory: Path) -> str:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from node.anchorer import Anchorer, AnchoringPolicy
-from node.chain_setup import ChainContext, chain_did, ensure_dev_ready, open_chain
+from node.chain_setup import ChainContext, ensure_dev_ready, open_chain
 from node.db import default_database_url, open_index
 from node.errors import ChainSetupError
 from node.faults import fault_hook
+from node.issuance import CredentialIssuer, ensure_signing_identity
 from node.issuers import ensure_issuer
 from node.settings import Settings
 
@@ -40,6 +41,7 @@ class Node:
     engine: Engine
     chain: ChainContext
     anchorer: Anchorer
+    credentials: CredentialIssuer
 
     def close(self) -> None:
         self.chain.close()
@@ -61,11 +63,14 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
         else:
             ledger = chain.ledger
         issuer = chain.issuer_account()
-        ensure_issuer(
+        signing_key = chain.signing_key()
+        ensure_issuer(engine, settings.issuer_id, chain_address=issuer.address, did=signing_key.did)
+        ensure_signing_identity(engine, settings.issuer_id, signing_key.did, dev=settings.dev)
+        credentials = CredentialIssuer(
             engine,
             settings.issuer_id,
-            chain_address=issuer.address,
-            did=chain_did(chain.client.chain_id, issuer.address),
+            signing_key,
+            store_bodies=settings.store_credentials,
         )
         anchorer = Anchorer(
             engine,
@@ -78,4 +83,4 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
         chain.close()
         engine.dispose()
         raise
-    return Node(settings, engine, chain, anchorer)
+    return Node(settings, engine, chain, anchorer, credentials)

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="HTTP listen address")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port")
     node_url: str = Field("http://127.0.0.1:8000", description="where CLI commands reach the node")
+    store_credentials: bool = Field(True, description="keep credential bodies in the index")
     fault_point: str | None = Field(None, description="tests only: SIGKILL at this point")
     require_postgres: bool = Field(False, description="tests: fail instead of skip without PG")
     test_postgres_url: str | None = Field(None, description="tests: PostgreSQL URL")

@@ -43,7 +43,7 @@ class NodeContext:
     chain_ready: Callable[[], bool] | None
 
 
-def node_context(request: Request) -> NodeContext:
+async def node_context(request: Request) -> NodeContext:  # async: no thread-pool hop
     context: NodeContext = request.app.state.node
     return context
 

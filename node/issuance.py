@@ -1,0 +1,286 @@
+"""Issuing micro-credentials: validate, build, sign, digest, index, in that order.
+
+A credential and its digest's submission row are written in one transaction,
+so an issued credential is always queued for anchoring and never half-stored.
+The learner gets a per-credential secret link; only its SHA-256 is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine, insert, select, update
+
+from node.catalogue import (
+    get_achievement,
+    get_issuer_profile,
+    issuer_profile_for_credentials,
+    update_issuer_profile,
+)
+from node.credentials.annex import FieldError, validate_award
+from node.credentials.annex_credential import validate_credential
+from node.credentials.build import build_credential
+from node.credentials.dataintegrity import credential_digest, sign_credential
+from node.credentials.loader import check_contexts, default_loader
+from node.credentials.multikey import Ed25519SigningKey
+from node.errors import NodeError
+from node.models import issuer_t, submission_t, utcnow
+from node.models_credentials import credential_t
+from node.oplog import record_operation
+
+SignAndDigest = Callable[
+    [Mapping[str, Any], Ed25519SigningKey, str, datetime], tuple[dict[str, Any], bytes]
+]
+
+
+class IssuanceError(NodeError):
+    """A credential cannot be issued as asked."""
+
+
+class InvalidCredentialRequest(IssuanceError):
+    """The award or credential is invalid; ``errors`` names every bad field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors[:5]))
+
+
+class UnknownCredentialError(IssuanceError):
+    """No credential with that id in the index."""
+
+
+class CredentialAccessError(IssuanceError):
+    """The caller may not read or change this credential."""
+
+
+class CredentialErasedError(IssuanceError):
+    """The credential's body was erased (or never stored); digest and proof remain."""
+
+
+def full_sign_and_digest(
+    unsigned: Mapping[str, Any], key: Ed25519SigningKey, method: str, created: datetime
+) -> tuple[dict[str, Any], bytes]:
+    """The reference path: sign, then digest the signed credential (pyld throughout)."""
+    signed = sign_credential(unsigned, key, method, created)
+    return signed, credential_digest(signed)
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: dict[str, Any]
+    digest: str
+    learner_key: str
+
+    def learner_link(self, base_url: str) -> str:
+        path = f"/v1/credentials/{quote(self.credential['id'], safe='')}"
+        return f"{base_url.rstrip('/')}{path}?key={self.learner_key}"
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class CredentialIssuer:
+    """Issues credentials for one issuer with its Ed25519 key."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        issuer_id: str,
+        key: Ed25519SigningKey,
+        *,
+        store_bodies: bool = True,
+        sign_and_digest: SignAndDigest | None = None,
+    ) -> None:
+        self.engine = engine
+        self.issuer_id = issuer_id
+        self.key = key
+        self.store_bodies = store_bodies
+        self.sign_and_digest = sign_and_digest or full_sign_and_digest
+
+    # -- the two request forms -------------------------------------------------------------
+    def issue_award(self, award: Any, *, actor: str) -> IssuedCredential:
+        """Issue from an award (POST /v1/credentials with an achievement id)."""
+        errors = validate_award(award)
+        if errors:
+            raise InvalidCredentialRequest(errors)
+        achievement = get_achievement(self.engine, award["achievement"])
+        if achievement.issuer_id != self.issuer_id:
+            raise CredentialAccessError(
+                f"achievement {award['achievement']} belongs to another issuer"
+            )
+        profile = issuer_profile_for_credentials(self.engine, self.issuer_id)
+        issued_at = datetime.now(UTC).replace(microsecond=0)
+        unsigned = build_credential(
+            profile,
+            achievement,
+            award,
+            credential_id=f"urn:uuid:{uuid.uuid4()}",
+            issued_at=issued_at,
+        )
+        return self._sign_and_store(
+            unsigned, issued_at, (achievement.id, achievement.version), actor
+        )
+
+    def issue_unsigned(self, credential: Any, *, actor: str) -> IssuedCredential:
+        """Issue a full unsigned credential built elsewhere; it must name this issuer's DID."""
+        errors = validate_credential(credential)
+        if not errors and "proof" in credential:
+            errors.append(FieldError(("proof",), "send the credential unsigned; the node signs it"))
+        if errors:
+            raise InvalidCredentialRequest(errors)
+        check_contexts(credential, default_loader())
+        issuer = credential["issuer"]
+        issuer_did = issuer["id"] if isinstance(issuer, dict) else issuer
+        if issuer_did != self.key.did:
+            raise InvalidCredentialRequest(
+                [FieldError(("issuer", "id"), f"must be this issuer's DID {self.key.did}")]
+            )
+        unsigned = dict(credential)
+        unsigned.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
+        issued_at = datetime.now(UTC).replace(microsecond=0)
+        return self._sign_and_store(unsigned, issued_at, None, actor)
+
+    # -- signing and storage ---------------------------------------------------------------
+    def _sign_and_store(
+        self,
+        unsigned: dict[str, Any],
+        issued_at: datetime,
+        achievement: tuple[str, int] | None,
+        actor: str,
+    ) -> IssuedCredential:
+        signed, digest = self.sign_and_digest(
+            unsigned, self.key, self.key.verification_method, issued_at
+        )
+        learner_key = secrets.token_urlsafe(24)
+        self.store(signed, digest.hex(), learner_key, achievement, actor)
+        return IssuedCredential(signed, digest.hex(), learner_key)
+
+    def store(
+        self,
+        signed: Mapping[str, Any],
+        digest: str,
+        learner_key: str,
+        achievement: tuple[str, int] | None,
+        actor: str,
+    ) -> None:
+        """Index the credential and queue its digest, in one transaction."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(submission_t).values(
+                    issuer_id=self.issuer_id,
+                    digest=digest,
+                    credential_id=signed["id"],
+                    submitted_at=now,
+                )
+            )
+            conn.execute(
+                insert(credential_t).values(
+                    id=signed["id"],
+                    issuer_id=self.issuer_id,
+                    achievement_id=achievement[0] if achievement else None,
+                    achievement_version=achievement[1] if achievement else None,
+                    digest=digest,
+                    body=json.dumps(signed, ensure_ascii=False) if self.store_bodies else None,
+                    learner_key_hash=_hash_key(learner_key),
+                    issued_at=now,
+                )
+            )
+            record_operation(
+                conn,
+                actor=actor,
+                action="credential.issued",
+                subject=signed["id"],
+                details={"digest": digest, "bodyStored": self.store_bodies},
+            )
+
+
+# -- reading and erasing -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    id: str
+    issuer_id: str
+    digest: str
+    body: dict[str, Any] | None
+    erased_at: datetime | None
+
+
+def get_credential(engine: Engine, credential_id: str) -> CredentialRow:
+    with engine.connect() as conn:
+        row = conn.execute(select(credential_t).where(credential_t.c.id == credential_id)).first()
+    if row is None:
+        raise UnknownCredentialError(f"no credential {credential_id}")
+    return CredentialRow(
+        row.id, row.issuer_id, row.digest, json.loads(row.body) if row.body else None, row.erased_at
+    )
+
+
+def learner_key_matches(engine: Engine, credential_id: str, key: str) -> bool:
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(credential_t.c.learner_key_hash).where(credential_t.c.id == credential_id)
+        ).scalar_one_or_none()
+    return stored is not None and secrets.compare_digest(stored, _hash_key(key))
+
+
+def erase_credential(engine: Engine, credential_id: str, issuer_id: str, *, actor: str) -> None:
+    """Remove the body and the learner's data; keep digest, proof and revocation record.
+
+    The learner's own copy still verifies: the digest stays anchored and provable.
+    """
+    with engine.begin() as conn:
+        owner = conn.execute(
+            select(credential_t.c.issuer_id).where(credential_t.c.id == credential_id)
+        ).scalar_one_or_none()
+        if owner is None:
+            raise UnknownCredentialError(f"no credential {credential_id}")
+        if owner != issuer_id:
+            raise CredentialAccessError(f"credential {credential_id} belongs to another issuer")
+        conn.execute(
+            update(credential_t)
+            .where(credential_t.c.id == credential_id)
+            .values(body=None, learner_key_hash=None, erased_at=utcnow())
+        )
+        record_operation(
+            conn, actor=actor, action="credential.erased", subject=credential_id, details={}
+        )
+
+
+def issuer_did(engine: Engine, issuer_id: str) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(select(issuer_t.c.did).where(issuer_t.c.id == issuer_id)).scalar_one()
+        )
+
+
+DEV_PROFILE = {
+    "legalName": "mcledger development issuer",
+    "legalIdentifier": "DEV-0001",
+    "country": "LV",
+    "region": "Rīga",
+    "qaRegister": "none (development mode)",
+}
+
+
+def ensure_signing_identity(engine: Engine, issuer_id: str, did: str, *, dev: bool) -> None:
+    """Make the issuer's DID the did:key of its signing key; in development mode also give
+    an empty profile placeholder legal details, so credentials can be issued at once."""
+    profile = get_issuer_profile(engine, issuer_id)
+    changes: dict[str, Any] = {}
+    if profile.did != did and (not profile.did or profile.did.startswith(("did:key:", "did:pkh:"))):
+        changes["did"] = did
+    if dev:
+        changes |= {k: v for k, v in DEV_PROFILE.items() if not profile.fields.get(k)}
+    if changes:
+        update_issuer_profile(engine, issuer_id, changes, actor="node")
