@@ -45,7 +45,11 @@ def serve_command(
     try:
         scheduler.start()
         app = create_app(
-            settings, node.engine, anchoring=scheduler, chain_ready=node.chain.client.is_reachable
+            settings,
+            node.engine,
+            anchoring=scheduler,
+            chain_ready=node.chain.client.is_reachable,
+            credentials=node.credentials,
         )
         url = f"http://{settings.host}:{settings.port}"
         console.print(f"mcledger node at [bold]{url}[/] (API docs: {url}/docs)")

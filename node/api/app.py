@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from node.api import (
     routes_achievements,
     routes_batches,
+    routes_credentials,
     routes_digests,
     routes_health,
     routes_issuers,
@@ -22,6 +23,7 @@ from node.api import (
 from node.api.deps import AnchoringControl, NodeContext
 from node.api.problems import install_problem_handlers
 from node.api.schemas import AnchorRequest, DigestSubmission
+from node.issuance import CredentialIssuer
 from node.settings import Settings
 
 # Bodies the routes parse themselves (after authentication, with a size cap); their
@@ -42,6 +44,7 @@ def create_app(
     anchoring: AnchoringControl | None = None,
     *,
     chain_ready: Callable[[], bool] | None = None,
+    credentials: CredentialIssuer | None = None,
 ) -> FastAPI:
     """The node's HTTP API over an open index; ``anchoring`` serves `POST /v1/batches`
     and the next run time, ``chain_ready`` the chain part of `/readyz`."""
@@ -54,11 +57,12 @@ def create_app(
             "Errors are RFC 9457 problem documents with a stable `code`."
         ),
     )
-    app.state.node = NodeContext(settings, engine, anchoring, chain_ready)
+    app.state.node = NodeContext(settings, engine, anchoring, chain_ready, credentials)
     install_problem_handlers(app)
     for module in (
         routes_digests,
         routes_proofs,
+        routes_credentials,  # after routes_proofs: its {id:path} would swallow …/proof
         routes_batches,
         routes_achievements,
         routes_issuers,

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from node.api.problems import ProblemError
+from node.issuance import CredentialIssuer
 from node.settings import Settings
 from node.tokens import AuthenticationError, TokenInfo, authenticate
 
@@ -41,6 +42,7 @@ class NodeContext:
     engine: Engine
     anchoring: AnchoringControl | None
     chain_ready: Callable[[], bool] | None
+    credentials: CredentialIssuer | None = None
 
 
 async def node_context(request: Request) -> NodeContext:  # async: no thread-pool hop
