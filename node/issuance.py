@@ -41,6 +41,29 @@ SignAndDigest = Callable[
 ]
 
 
+DID_KEY_FRAGMENT = "key-1"
+
+
+def did_document(did: str, key: Ed25519SigningKey) -> dict[str, Any]:
+    """The DID document of a did:web issuer: its Ed25519 key as a Multikey that may assert
+    credentials (W3C DID 1.0, Controlled Identifiers "Multikey")."""
+    method = f"{did}#{DID_KEY_FRAGMENT}"
+    return {
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+        "id": did,
+        "verificationMethod": [
+            {
+                "id": method,
+                "type": "Multikey",
+                "controller": did,
+                "publicKeyMultibase": key.public_key_multibase,
+            }
+        ],
+        "assertionMethod": [method],
+        "authentication": [method],
+    }
+
+
 class IssuanceError(NodeError):
     """A credential cannot be issued as asked."""
 
@@ -99,10 +122,17 @@ class CredentialIssuer:
         *,
         store_bodies: bool = True,
         sign_and_digest: SignAndDigest | None = None,
+        did: str | None = None,
     ) -> None:
         self.engine = engine
         self.issuer_id = issuer_id
         self.key = key
+        # did:key by default; a did:web (or did:ebsi) DID names the same key as #key-1 in
+        # the DID document the node serves (see did_document).
+        self.did = did or key.did
+        self.verification_method = (
+            key.verification_method if self.did == key.did else f"{self.did}#{DID_KEY_FRAGMENT}"
+        )
         self.store_bodies = store_bodies
         self.sign_and_digest = sign_and_digest or full_sign_and_digest
 
@@ -140,9 +170,9 @@ class CredentialIssuer:
         check_contexts(credential, default_loader())
         issuer = credential["issuer"]
         issuer_did = issuer["id"] if isinstance(issuer, dict) else issuer
-        if issuer_did != self.key.did:
+        if issuer_did != self.did:
             raise InvalidCredentialRequest(
-                [FieldError(("issuer", "id"), f"must be this issuer's DID {self.key.did}")]
+                [FieldError(("issuer", "id"), f"must be this issuer's DID {self.did}")]
             )
         unsigned = dict(credential)
         unsigned.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
@@ -158,7 +188,7 @@ class CredentialIssuer:
         actor: str,
     ) -> IssuedCredential:
         signed, digest = self.sign_and_digest(
-            unsigned, self.key, self.key.verification_method, issued_at
+            unsigned, self.key, self.verification_method, issued_at
         )
         learner_key = secrets.token_urlsafe(24)
         self.store(signed, digest.hex(), learner_key, achievement, actor)
@@ -274,11 +304,12 @@ DEV_PROFILE = {
 
 
 def ensure_signing_identity(engine: Engine, issuer_id: str, did: str, *, dev: bool) -> None:
-    """Make the issuer's DID the did:key of its signing key; in development mode also give
-    an empty profile placeholder legal details, so credentials can be issued at once."""
+    """Record the DID the node signs as (its configuration is authoritative); in development
+    mode also give an empty profile placeholder legal details, so credentials can be issued
+    at once."""
     profile = get_issuer_profile(engine, issuer_id)
     changes: dict[str, Any] = {}
-    if profile.did != did and (not profile.did or profile.did.startswith(("did:key:", "did:pkh:"))):
+    if profile.did != did:
         changes["did"] = did
     if dev:
         changes |= {k: v for k, v in DEV_PROFILE.items() if not profile.fields.get(k)}

@@ -64,13 +64,15 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
             ledger = chain.ledger
         issuer = chain.issuer_account()
         signing_key = chain.signing_key()
-        ensure_issuer(engine, settings.issuer_id, chain_address=issuer.address, did=signing_key.did)
-        ensure_signing_identity(engine, settings.issuer_id, signing_key.did, dev=settings.dev)
+        did = settings.issuer_did or signing_key.did
+        ensure_issuer(engine, settings.issuer_id, chain_address=issuer.address, did=did)
+        ensure_signing_identity(engine, settings.issuer_id, did, dev=settings.dev)
         credentials = CredentialIssuer(
             engine,
             settings.issuer_id,
             signing_key,
             store_bodies=settings.store_credentials,
+            did=did,
         )
         anchorer = Anchorer(
             engine,

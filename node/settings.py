@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     key_password: SecretStr | None = Field(None, description="passphrase of the encrypted keystore")
     anvil_port: int | None = Field(None, ge=1, le=65535, description="port of the dev Anvil")
     issuer_id: str = Field("local", description="the local issuer's id in development mode")
+    issuer_did: str | None = Field(
+        None, description="the issuer's DID (did:web:…, did:ebsi:…); unset = did:key of its key"
+    )
     anchor_cron: str = Field("0 2 * * *", description="when to seal and anchor (cron, 5 fields)")
     timezone: str = Field("UTC", description="time zone of anchor_cron (IANA name)")
     batch_threshold: int = Field(100_000, ge=1, description="seal early when this many wait")

@@ -7,10 +7,10 @@ import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from node.api.deps import Context, require_scope
+from node.api.deps import Context, NodeContext, require_scope
 from node.api.problems import ProblemError
 from node.api.routes_achievements import invalid_entry_problem, json_body
 from node.catalogue import (
@@ -20,6 +20,7 @@ from node.catalogue import (
     update_issuer_profile,
 )
 from node.credentials.loader import MCLEDGER_CONTEXT_FILE
+from node.issuance import did_document
 from node.tokens import TokenInfo
 
 router = APIRouter(tags=["issuers"])
@@ -98,3 +99,30 @@ def get_context() -> Response:
         media_type=JSON_LD,
         headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
     )
+
+
+def _did_document_response(context: NodeContext) -> JSONResponse:
+    issuer = context.credentials
+    if issuer is None or not issuer.did.startswith("did:web:"):
+        raise ProblemError(404, "not-found", "this node's issuer has no did:web DID document")
+    return JSONResponse(did_document(issuer.did, issuer.key), media_type="application/did+json")
+
+
+@router.get(
+    "/.well-known/did.json",
+    summary="The did:web DID document of this node's issuer",
+    responses={404: {"description": "the issuer's DID is not a did:web"}},
+)
+async def well_known_did(context: Context) -> JSONResponse:
+    return _did_document_response(context)
+
+
+@router.get(
+    "/v1/issuers/{issuer_id}/did.json",
+    summary="The issuer's DID document (did:web issuers)",
+    responses={404: {}},
+)
+async def issuer_did_document(issuer_id: str, context: Context) -> JSONResponse:
+    if context.credentials is None or context.credentials.issuer_id != issuer_id:
+        raise ProblemError(404, "not-found", f"this node does not sign for issuer {issuer_id!r}")
+    return _did_document_response(context)

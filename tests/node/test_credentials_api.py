@@ -273,3 +273,36 @@ async def test_without_stored_bodies_only_digest_and_metadata_are_kept(
             f"/v1/credentials/{body['credential']['id']}", headers=node.auth("issue")
         )
         _problem(response, 410, "credential-not-stored")
+
+
+async def test_a_did_web_issuer_signs_with_its_did_document_key(
+    index_engine: Engine, tmp_path: Path
+) -> None:
+    from node.issuance import did_document
+
+    key = Ed25519SigningKey.generate()
+    did = "did:web:credentials.uni.example.lv"
+    ensure_issuer(index_engine, "uni", chain_address="0x" + "1a" * 20, did=did)
+    ensure_signing_identity(index_engine, "uni", did, dev=True)
+    achievement = create_achievement(index_engine, "uni", EXAMPLE_ACHIEVEMENT)
+    issuer = CredentialIssuer(index_engine, "uni", key, did=did)
+    app = create_app(Settings(data_dir=tmp_path), index_engine, credentials=issuer)
+    token = create_token(index_engine, "uni", {"issue"})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://n") as client:
+        award = copy.deepcopy(EXAMPLE_AWARD) | {"achievement": achievement.id}
+        award.pop("components")
+        response = await client.post(
+            "/v1/credentials", json=award, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 201, response.text
+        credential = response.json()["credential"]
+        document = (await client.get("/.well-known/did.json")).json()
+        assert document == (await client.get("/v1/issuers/uni/did.json")).json()
+    assert credential["issuer"]["id"] == did and document == did_document(did, key)
+    method = credential["proof"]["verificationMethod"]
+    assert method == f"{did}#key-1" and document["assertionMethod"] == [method]
+    # A verifier that resolved the DID document checks the signature with its key.
+    keys = {m["id"]: m["publicKeyMultibase"] for m in document["verificationMethod"]}
+    from node.credentials.multikey import public_key_from_multibase
+
+    assert verify_credential(credential, lambda vm: public_key_from_multibase(keys[vm])).ok
