@@ -1,0 +1,329 @@
+"""Verify a micro-credential (the learner's copy) with nothing but an RPC endpoint.
+
+The learner's copy is the signed credential with its proof bundle as a top-level
+``anchorProof`` (DESIGN.md, "The flow", steps 4 and 5). The report names every
+check, in this order, pass or fail:
+
+- ``credential.signature``: the Data Integrity ``eddsa-rdfc-2022`` proof, with the key
+  its ``verificationMethod`` names (did:key, resolved locally: no network);
+- ``credential.issuer``: that key's DID is the credential's ``issuer`` id;
+- ``credential.digest``: SHA-256 of the canonical N-Quads of the credential without
+  ``anchorProof`` is the bundle's ``digest``;
+- ``credential.id``: the credential's ``id`` is the bundle's ``credentialId``;
+- every check of :func:`anchoring.verify.verify_bundle` on ``anchorProof``;
+- ``issuer.did``: the address that anchored the root was registered on the contract
+  under the credential's issuer DID (its latest ``IssuerRegistered`` event at or before
+  the anchor's block). Without it the anchor says only that *some* registered issuer
+  vouches for the digest, not the one the credential names.
+
+A copy without ``anchorProof`` fails every chain check ("not anchored yet"); nothing is
+ever skipped into a pass. Stacking: each ``credentialSubject.components[]`` entry
+(``id``, ``digest``) becomes a child report, verified in full from the component's own
+learner's copy when one is given; a component without a copy fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from anchoring.bundle import ProofBundle
+from anchoring.chain import ChainClient
+from anchoring.errors import MerkleError
+from anchoring.ledger import LedgerContract
+from anchoring.verify import (
+    CHECK_NAMES,
+    Check,
+    VerificationReport,
+    unparsable_bundle_report,
+    verify_bundle,
+)
+from node.credentials.dataintegrity import ANCHOR_PROPERTY, credential_digest, verify_credential
+from node.credentials.multikey import resolve_did_key
+from node.errors import NodeError
+
+CREDENTIAL_SIGNATURE = "credential.signature"
+CREDENTIAL_ISSUER = "credential.issuer"
+CREDENTIAL_DIGEST = "credential.digest"
+CREDENTIAL_ID = "credential.id"
+ISSUER_DID = "issuer.did"
+COMPONENT_PROVIDED = "component.provided"
+COMPONENT_DIGEST = "component.digest"
+
+CREDENTIAL_CHECK_NAMES = (
+    CREDENTIAL_SIGNATURE,
+    CREDENTIAL_ISSUER,
+    CREDENTIAL_DIGEST,
+    CREDENTIAL_ID,
+    *CHECK_NAMES,
+    ISSUER_DID,
+)
+"""Every check a credential's report carries, in report order (a component's report
+starts with ``component.provided`` and ``component.digest``)."""
+
+NOT_ANCHORED = f"not anchored yet: no {ANCHOR_PROPERTY}"
+
+
+@dataclass(frozen=True)
+class CredentialReport:
+    """One credential's checks and its components' reports; ``ok`` only when there are
+    checks, all passed, and every component is ok."""
+
+    credential_id: str | None
+    checks: tuple[Check, ...]
+    components: tuple[CredentialReport, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return (
+            bool(self.checks)
+            and all(check.passed for check in self.checks)
+            and all(component.ok for component in self.components)
+        )
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The names of this credential's own failed checks (not its components')."""
+        return tuple(check.name for check in self.checks if not check.passed)
+
+    def check(self, name: str) -> Check:
+        """The check called ``name``; KeyError if the report has none."""
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(name)
+
+    def walk(self) -> Iterator[CredentialReport]:
+        """This report and every component report below it, depth first."""
+        yield self
+        for component in self.components:
+            yield from component.walk()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.credential_id,
+            "ok": self.ok,
+            "checks": [check.to_json() for check in self.checks],
+            "components": [component.to_json() for component in self.components],
+        }
+
+
+class ChainReader:
+    """The chain behind one RPC endpoint, read through the committed contract ABI."""
+
+    def __init__(self, rpc_url: str) -> None:
+        self.client = ChainClient(rpc_url)
+
+    @cached_property
+    def _abi(self) -> list[Any]:
+        from contracts.toolchain import load_artifact
+
+        return list(load_artifact()["abi"])
+
+    def ledger(self, address: str) -> LedgerContract:
+        return LedgerContract(self.client, address, self._abi)
+
+    def verify_bundle(self, bundle: ProofBundle) -> VerificationReport:
+        """The bundle's chain checks, against the contract the bundle names."""
+        return verify_bundle(bundle, self.client, self.ledger(bundle.anchor.contract))
+
+    def registered_did(self, bundle: ProofBundle) -> str | None:
+        """The DID the bundle's issuer address was registered under, as of the anchor's
+        block (the latest registration then); None if it never was."""
+        events = self.ledger(bundle.anchor.contract).events(
+            "IssuerRegistered", 0, bundle.anchor.block_number, issuer=bundle.anchor.issuer
+        )
+        return str(events[-1]["args"]["did"]) if events else None
+
+
+def verify_credential_file(
+    document: Mapping[str, Any],
+    chain: ChainReader,
+    components: Sequence[Mapping[str, Any]] = (),
+) -> CredentialReport:
+    """Verify the learner's copy ``document`` and, recursively, the component credentials it
+    lists, each from its own learner's copy in ``components`` (matched by ``id``)."""
+    return _verify(document, chain, components, path=())[0]
+
+
+def _verify(
+    document: Mapping[str, Any],
+    chain: ChainReader,
+    pool: Sequence[Mapping[str, Any]],
+    path: tuple[str, ...],
+) -> tuple[CredentialReport, bytes | str]:
+    """The report, and the credential's digest (or why it cannot be taken)."""
+    credential_id = document.get("id") if isinstance(document.get("id"), str) else None
+    issuer = _issuer_did(document)
+    digest = _digest(document)
+    checks = [_check_signature(document), _check_issuer(document, issuer)]
+    if ANCHOR_PROPERTY not in document:
+        shown = (
+            f" (its digest is {digest.hex()})"
+            if isinstance(digest, bytes)
+            else f" (and no digest: {digest})"
+        )
+        checks += [
+            Check(CREDENTIAL_DIGEST, False, NOT_ANCHORED + shown),
+            Check(CREDENTIAL_ID, False, NOT_ANCHORED),
+            *(Check(name, False, NOT_ANCHORED) for name in (*CHECK_NAMES, ISSUER_DID)),
+        ]
+    else:
+        try:
+            bundle = ProofBundle.from_json(document[ANCHOR_PROPERTY])
+        except MerkleError as exc:  # BundleError, or a malformed proof inside it
+            skipped = f"skipped: the {ANCHOR_PROPERTY} did not parse"
+            checks += [
+                Check(CREDENTIAL_DIGEST, False, skipped),
+                Check(CREDENTIAL_ID, False, skipped),
+                *unparsable_bundle_report(f"{ANCHOR_PROPERTY}: {exc}").checks,
+                Check(ISSUER_DID, False, skipped),
+            ]
+        else:
+            checks += [
+                _check_digest(digest, bundle),
+                _check_id(credential_id, bundle),
+                *chain.verify_bundle(bundle).checks,
+                _check_issuer_did(chain, bundle, issuer),
+            ]
+    here = (*path, credential_id or "")
+    children = tuple(_component(entry, chain, pool, here) for entry in _listed_components(document))
+    return CredentialReport(credential_id, tuple(checks), children), digest
+
+
+def _issuer_did(document: Mapping[str, Any]) -> str | None:
+    issuer = document.get("issuer")
+    if isinstance(issuer, Mapping):
+        issuer = issuer.get("id")
+    return issuer if isinstance(issuer, str) else None
+
+
+def _digest(document: Mapping[str, Any]) -> bytes | str:
+    """The credential's digest, or why it cannot be taken."""
+    try:
+        return credential_digest(document)
+    except (NodeError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        # A verifier reports a document it cannot digest; it never crashes on one.
+        return f"{type(exc).__name__}: {exc}" if not isinstance(exc, NodeError) else str(exc)
+
+
+def _check_signature(document: Mapping[str, Any]) -> Check:
+    try:
+        result = verify_credential(document, resolve_did_key)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed document
+        return Check(CREDENTIAL_SIGNATURE, False, f"cannot verify: {type(exc).__name__}: {exc}")
+    if not result.ok:
+        return Check(CREDENTIAL_SIGNATURE, False, result.detail)
+    return Check(CREDENTIAL_SIGNATURE, True, f"{result.detail} by {result.verification_method}")
+
+
+def _check_issuer(document: Mapping[str, Any], issuer: str | None) -> Check:
+    proof = document.get("proof")
+    method = proof.get("verificationMethod") if isinstance(proof, Mapping) else None
+    if not isinstance(method, str):
+        return Check(CREDENTIAL_ISSUER, False, "the proof names no verificationMethod")
+    if issuer is None:
+        return Check(CREDENTIAL_ISSUER, False, "the credential names no issuer id")
+    signer = method.partition("#")[0]
+    if signer != issuer:
+        return Check(
+            CREDENTIAL_ISSUER, False, f"signed by {signer}, but the credential's issuer is {issuer}"
+        )
+    return Check(CREDENTIAL_ISSUER, True, f"signed by the issuer, {issuer}")
+
+
+def _check_digest(digest: bytes | str, bundle: ProofBundle) -> Check:
+    if isinstance(digest, str):
+        return Check(CREDENTIAL_DIGEST, False, f"cannot take the digest: {digest}")
+    if digest != bundle.digest:
+        return Check(
+            CREDENTIAL_DIGEST,
+            False,
+            f"the credential's digest is {digest.hex()}, the {ANCHOR_PROPERTY} proves"
+            f" {bundle.digest.hex()}",
+        )
+    return Check(CREDENTIAL_DIGEST, True, f"{digest.hex()}, as the {ANCHOR_PROPERTY} proves")
+
+
+def _check_id(credential_id: str | None, bundle: ProofBundle) -> Check:
+    if bundle.credential_id is None:
+        return Check(CREDENTIAL_ID, False, f"the {ANCHOR_PROPERTY} names no credentialId")
+    if credential_id != bundle.credential_id:
+        return Check(
+            CREDENTIAL_ID,
+            False,
+            f"the credential's id is {credential_id}, the {ANCHOR_PROPERTY} is for"
+            f" {bundle.credential_id}",
+        )
+    return Check(CREDENTIAL_ID, True, credential_id)
+
+
+def _check_issuer_did(chain: ChainReader, bundle: ProofBundle, issuer: str | None) -> Check:
+    address = bundle.anchor.issuer
+    if issuer is None:
+        return Check(ISSUER_DID, False, "the credential names no issuer id")
+    try:
+        registered = chain.registered_did(bundle)
+    except Exception as exc:  # the RPC and web3 raise many unrelated types
+        return Check(
+            ISSUER_DID, False, f"cannot read IssuerRegistered: {type(exc).__name__}: {exc}"
+        )
+    if registered is None:
+        return Check(ISSUER_DID, False, f"{address} was never registered on the contract")
+    if registered != issuer:
+        return Check(
+            ISSUER_DID,
+            False,
+            f"{address} is registered as {registered}, the credential's issuer is {issuer}",
+        )
+    return Check(ISSUER_DID, True, f"{address} is registered as {issuer}")
+
+
+def _listed_components(document: Mapping[str, Any]) -> list[Any]:
+    subjects = document.get("credentialSubject")
+    if not isinstance(subjects, list):
+        subjects = [subjects]
+    listed: list[Any] = []
+    for subject in subjects:
+        if isinstance(subject, Mapping) and isinstance(subject.get("components"), list):
+            listed += subject["components"]
+    return listed
+
+
+def _component(
+    entry: Any, chain: ChainReader, pool: Sequence[Mapping[str, Any]], path: tuple[str, ...]
+) -> CredentialReport:
+    component_id = entry.get("id") if isinstance(entry, Mapping) else None
+    listed = entry.get("digest") if isinstance(entry, Mapping) else None
+    if not isinstance(component_id, str) or not isinstance(listed, str):
+        return _missing(None, f"a malformed components entry: {entry!r}")
+    if component_id in path:
+        return _missing(component_id, "a cycle: the component lists a credential above it")
+    copy = next((doc for doc in pool if doc.get("id") == component_id), None)
+    if copy is None:
+        return _missing(component_id, "component not provided (give its learner's copy)")
+    report, digest = _verify(copy, chain, pool, path)
+    if not isinstance(digest, bytes):
+        matches = Check(COMPONENT_DIGEST, False, f"cannot take the digest: {digest}")
+    elif digest.hex() != listed:
+        matches = Check(
+            COMPONENT_DIGEST,
+            False,
+            f"the copy's digest is {digest.hex()}, the stack lists {listed}",
+        )
+    else:
+        matches = Check(COMPONENT_DIGEST, True, f"{listed}, as the stack lists")
+    provided = Check(COMPONENT_PROVIDED, True, "its learner's copy is given")
+    return CredentialReport(component_id, (provided, matches, *report.checks), report.components)
+
+
+def _missing(component_id: str | None, why: str) -> CredentialReport:
+    return CredentialReport(
+        component_id,
+        (
+            Check(COMPONENT_PROVIDED, False, why),
+            Check(COMPONENT_DIGEST, False, "skipped: no learner's copy to compare"),
+        ),
+    )
