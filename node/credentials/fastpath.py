@@ -318,7 +318,8 @@ class ShapeCache:
     def canonicalize_shaped(
         self, document: Mapping[str, Any], tokens: tuple[Any, ...], values: list[str]
     ) -> str:
-        """:meth:`canonicalize` for a document whose :func:`document_shape` is known."""
+        """:meth:`canonicalize` for a document whose :func:`document_shape` is already known:
+        ``tokens`` and ``values`` must be exactly what it returns for ``document``."""
         dataset, reason = self._dataset(document, tokens, values)
         if dataset is None:
             return self._fallback(document, reason)
