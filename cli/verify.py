@@ -1,9 +1,14 @@
-"""`mcledger verify FILE`: check a proof bundle with nothing but an RPC endpoint.
+"""`mcledger verify FILE`: check a credential (the learner's copy) or a proof bundle with
+nothing but an RPC endpoint.
 
 Never opens the node's index: the RPC URL comes from ``--rpc`` or, failing that,
 from the settings' ``rpc_url``; the contract is the one the bundle names, read
-through the committed ABI. Exit 0 when every check passes, 1 when any fails
-(a bundle that does not parse fails ``bundle.format``), 2 for usage errors.
+through the committed ABI. A credential is checked by
+:func:`node.credential_verify.verify_credential_file` (signature, issuer, digest, id,
+then the chain checks of its ``anchorProof``), with its stack of components as a tree
+when their copies are given with ``--component``. Exit 0 when every check passes, 1
+when any fails (a bundle that does not parse fails ``bundle.format``), 2 for usage
+errors.
 """
 
 from __future__ import annotations
@@ -15,18 +20,19 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
 
 from anchoring.bundle import ProofBundle
-from anchoring.chain import ChainClient
 from anchoring.errors import MerkleError
-from anchoring.ledger import LedgerContract
-from anchoring.verify import VerificationReport, unparsable_bundle_report, verify_bundle
+from anchoring.verify import Check, VerificationReport, unparsable_bundle_report
 from cli.options import JsonOption, RpcOption
-from contracts.toolchain import load_artifact
+from node.credential_verify import ChainReader, CredentialReport, verify_credential_file
 from node.settings import load_settings
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False)
+# emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
+stdout = Console(highlight=False, soft_wrap=True, emoji=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class _UsageError(Exception):
@@ -69,29 +75,84 @@ def _verify_bundle_document(document: Any, rpc_url: str) -> VerificationReport:
         bundle = ProofBundle.from_json(document)
     except MerkleError as exc:  # BundleError, or a malformed proof inside the bundle
         return unparsable_bundle_report(exc)
-    client = ChainClient(rpc_url)
-    ledger = LedgerContract(client, bundle.anchor.contract, load_artifact()["abi"])
-    return verify_bundle(bundle, client, ledger)
+    return ChainReader(rpc_url).verify_bundle(bundle)
 
 
-def verify_file(raw: bytes, rpc_url: str) -> VerificationReport:
-    """Verify the document in ``raw`` (today: a proof bundle) against the chain at ``rpc_url``."""
+def _component_documents(files: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """The learner's copies given with --component; a file that is not one is a usage error."""
+    documents = []
+    for file in files:
+        if str(file) == "-":
+            raise _UsageError("--component takes a file; only FILE may be - (stdin)")
+        try:
+            document = _document(_read_input(file))
+        except (ValueError, RecursionError) as exc:
+            raise _UsageError(f"--component {file}: not UTF-8 JSON: {exc}") from None
+        if not _is_credential(document):
+            raise _UsageError(f"--component {file}: not a credential (no @context)")
+        documents.append((file, document))
+    return documents
+
+
+def verify_file(
+    raw: bytes, rpc_url: str, components: list[Path] | None = None
+) -> VerificationReport | CredentialReport:
+    """Verify the credential or proof bundle in ``raw`` against the chain at ``rpc_url``;
+    a credential's stack with the learner's copies of its ``components``."""
     try:
         document = _document(raw)
     except (ValueError, RecursionError) as exc:
         return unparsable_bundle_report(f"the proof bundle is not UTF-8 JSON: {exc}")
-    if _is_credential(document):
-        raise _UsageError(
-            "this is a credential; verifying credentials is not supported yet:"
-            " give its proof bundle (mcledger prove --id ID)"
-        )
-    return _verify_bundle_document(document, rpc_url)
+    if not _is_credential(document):
+        if components:
+            raise _UsageError("--component goes with a credential, not with a proof bundle")
+        return _verify_bundle_document(document, rpc_url)
+    given = _component_documents(components or [])
+    report = verify_credential_file(document, ChainReader(rpc_url), [doc for _, doc in given])
+    verified = {node.credential_id for node in report.walk()} - {report.credential_id}
+    for file, doc in given:
+        if doc.get("id") not in verified:
+            stderr.print(
+                f"[yellow]warning:[/] {escape(str(file))} ({escape(str(doc.get('id')))}) is not"
+                " a component of this credential; not verified",
+                markup=True,
+            )
+    return report
+
+
+def _check_line(check: Check, width: int = 20) -> str:
+    mark = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
+    # Details quote the documents verified (ids, DIDs): never rich markup.
+    return f"{mark}  {check.name:<{width}} {escape(check.detail)}"
+
+
+def _credential_tree(report: CredentialReport, tree: Tree | None = None) -> Tree:
+    mark = "[green]verified[/]" if report.ok else "[bold red]NOT verified[/]"
+    label = f"{mark}  [bold]{escape(report.credential_id or '(no id)')}[/]"
+    branch = Tree(label) if tree is None else tree.add(label)
+    for check in report.checks:
+        branch.add(_check_line(check))
+    for component in report.components:
+        _credential_tree(component, branch)
+    return branch
+
+
+def _print_credential_report(report: CredentialReport) -> None:
+    stdout.print(_credential_tree(report), soft_wrap=False)  # long details wrap in the tree
+    reports = list(report.walk())
+    total = sum(len(r.checks) for r in reports)
+    failed = sum(len(r.failed) for r in reports)
+    what = f"{len(reports)} credentials" if len(reports) > 1 else "1 credential"
+    if report.ok:
+        stdout.print(f"[bold green]verified[/]: all {total} checks passed ({what})")
+        return
+    where = "; ".join(f"{r.credential_id}: {', '.join(r.failed)}" for r in reports if r.failed)
+    stdout.print(f"[bold red]NOT verified[/]: {failed} of {total} checks failed ({escape(where)})")
 
 
 def _print_report(report: VerificationReport) -> None:
     for check in report.checks:
-        mark = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
-        stdout.print(f"{mark}  {check.name:<18} {check.detail}", markup=True)
+        stdout.print(_check_line(check, 18), markup=True)
     failed = report.failed
     if report.ok:
         stdout.print(f"[bold green]verified[/]: all {len(report.checks)} checks passed")
@@ -104,24 +165,39 @@ def _print_report(report: VerificationReport) -> None:
 
 def verify_command(
     file: Annotated[
-        Path, typer.Argument(help="The proof bundle (JSON), or - to read it from stdin.")
+        Path,
+        typer.Argument(
+            help="The learner's copy of a credential, or a proof bundle (JSON); - for stdin."
+        ),
     ],
     rpc: RpcOption = None,
     json_out: JsonOption = False,
+    components: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--component",
+            help="The learner's copy of a component the credential stacks (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Verify a proof bundle against the chain: inclusion, anchor, issuer, revocation.
+    """Verify a credential or a proof bundle against the chain: signature, issuer, digest,
+    inclusion, anchor, revocation; a stack of credentials as a tree.
 
     Every check is printed by name with PASS or FAIL. Exits 0 when all pass, 1 when
-    any fails, 2 when the file cannot be read or no RPC URL is configured.
+    any fails (in a stack: anywhere in the tree), 2 when a file cannot be read or no
+    RPC URL is configured.
     """
     try:
         raw = _read_input(file)
-        report = verify_file(raw, _rpc_url(rpc))
+        report = verify_file(raw, _rpc_url(rpc), components)
     except _UsageError as exc:
-        stderr.print(f"[red]error:[/] {exc}", markup=True)
+        stderr.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
         raise typer.Exit(2) from None
     if json_out:
         typer.echo(json.dumps(report.to_json(), indent=2))
+    elif isinstance(report, CredentialReport):
+        _print_credential_report(report)
     else:
         _print_report(report)
     raise typer.Exit(0 if report.ok else 1)

@@ -1,0 +1,275 @@
+"""`mcledger issue` (bulk, from a CSV), `mcledger erase`, and `mcledger verify` on what they
+issue: a real index on SQLite and PostgreSQL, a node in development mode on Anvil."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from anchoring.anvil import AnvilProcess
+from cli.issue import erase_command, issue_command
+from cli.verify import verify_command
+from node.batches import proof_status
+from node.catalogue import create_achievement
+from node.credential_verify import CREDENTIAL_CHECK_NAMES
+from node.credentials.annex import EXAMPLE_ACHIEVEMENT
+from node.credentials.dataintegrity import ANCHOR_PROPERTY, credential_digest, verify_credential
+from node.credentials.multikey import resolve_did_key
+from node.issuance import get_credential
+from node.service import open_engine, open_node
+from node.settings import Settings, load_settings
+
+runner = CliRunner()
+app = typer.Typer()
+app.command("issue")(issue_command)
+app.command("erase")(erase_command)
+app.command("verify")(verify_command)
+
+NODE_URL = "https://node.example.edu"
+LEARNER_DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps the commands subcommands, as under `mcledger`."""
+
+
+@dataclass
+class Issuing:
+    settings: Settings
+    achievement: str
+    tmp: Path
+
+    def issue(self, learners: Path, out: Path | None = None, achievement: str | None = None) -> Any:
+        return runner.invoke(
+            app,
+            [
+                "issue",
+                "--achievement",
+                achievement or self.achievement,
+                "--learners",
+                str(learners),
+                "--out",
+                str(out or self.tmp / "out"),
+                "--data-dir",
+                str(self.settings.data_dir),
+            ],
+        )
+
+
+@pytest.fixture
+def issuing(
+    anvil: AnvilProcess, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Issuing]:
+    """A node's data directory (keys, contract, registered issuer) with one achievement; the
+    environment points the CLI at its chain and index, as an operator's would."""
+    for name in ("MCLEDGER_CONFIG_FILE", "MCLEDGER_DATA_DIR", "MCLEDGER_KEY_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MCLEDGER_RPC_URL", anvil.rpc_url)
+    monkeypatch.setenv("MCLEDGER_DATABASE_URL", database_url)
+    monkeypatch.setenv("MCLEDGER_DEV", "true")
+    monkeypatch.setenv("MCLEDGER_NODE_URL", NODE_URL)
+    settings = load_settings(data_dir=tmp_path / "data")
+    node = open_node(settings)
+    try:
+        achievement = create_achievement(node.engine, "local", EXAMPLE_ACHIEVEMENT).id
+    finally:
+        node.close()
+    yield Issuing(settings, achievement, tmp_path)
+
+
+def _learners_csv(path: Path) -> dict[int, list[str]]:
+    """50 rows, 3 of them bad; a multi-line cell and a blank line on the way shift the line
+    numbers. Returns the bad rows' lines and what must be said about each."""
+    rows: list[list[str]] = []
+    for i in range(50):
+        rows.append(
+            [
+                f"Learner {i}",
+                f"LU-2026-{i:04d}",
+                LEARNER_DID if i % 10 == 0 else "",
+                f"2026-11-{1 + i % 28:02d}",
+                "Rīga\nCentrs" if i == 2 else "Rīga",
+                f"{i % 10}/10" if i % 3 else "",
+            ]
+        )
+    rows[7][0] = ""  # missing name
+    rows[21][3] = "2026-13-45"  # bad date
+    rows[38][2], rows[38][3] = "not-a-did", "yesterday"  # two bad fields at once
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["name", "identifier", "id", "awardedOn", "place", "grade"])
+        for i, row in enumerate(rows):
+            if i == 30:
+                file.write("\r\n")  # a blank line is skipped, not refused
+            writer.writerow(row)
+    text = path.read_text(encoding="utf-8")
+
+    def line_of(identifier: str) -> int:
+        return text[: text.index(identifier)].count("\n") + 1
+
+    return {
+        line_of("LU-2026-0007"): ["name: required field is missing"],
+        line_of("LU-2026-0021"): ["awardedOn: must be a date"],
+        line_of("LU-2026-0038"): ["id: must be a DID", "awardedOn: must be a date"],
+    }
+
+
+def test_bulk_issue_writes_the_good_rows_and_names_the_bad_ones(issuing: Issuing) -> None:
+    learners = issuing.tmp / "learners.csv"
+    bad = _learners_csv(learners)
+    assert sorted(bad)[0] > 9  # the multi-line cell moved the lines after it
+
+    result = issuing.issue(learners)
+
+    assert result.exit_code == 1, result.output
+    out = issuing.tmp / "out"
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 47
+    reported = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert len(reported) == 3, result.stderr
+    for line, reasons in bad.items():
+        message = next(r for r in reported if r.startswith(f"line {line}:"))
+        assert all(reason in message for reason in reasons), message
+    assert "issued 47 credentials" in result.stdout and "3 rows refused" in result.stdout
+
+    with (out / "learner-links.csv").open(newline="", encoding="utf-8") as file:
+        links = list(csv.DictReader(file))
+    assert len(links) == 47
+    engine = open_engine(issuing.settings)
+    try:
+        for link, path in zip(sorted(links, key=lambda r: r["id"]), files, strict=True):
+            credential = json.loads(path.read_text(encoding="utf-8"))
+            assert path.name == credential["id"].removeprefix("urn:uuid:") + ".json"
+            assert link["id"] == credential["id"]
+            assert (
+                link["identifier"]
+                == (credential["credentialSubject"]["identifier"][0]["identityHash"])
+            )
+            assert link["link"].startswith(f"{NODE_URL}/v1/credentials/urn%3Auuid%3A")
+            assert "?key=" in link["link"]
+            # The bulk signer's output is the full path's: the signature and the digest verify.
+            assert verify_credential(credential, resolve_did_key).ok
+            stored = get_credential(engine, credential["id"])
+            assert stored.digest == credential_digest(credential).hex()
+            assert stored.body == credential
+    finally:
+        engine.dispose()
+    multi_line = next(json.loads(p.read_text()) for p in files if "LU-2026-0002" in p.read_text())
+    assert multi_line["credentialSubject"]["awardingPlace"] == "Rīga\nCentrs"
+
+
+def test_the_issued_credentials_verify_on_the_chain_and_erase_keeps_the_proof(
+    issuing: Issuing,
+) -> None:
+    learners = issuing.tmp / "learners.csv"
+    learners.write_text(
+        "\ufeffname,identifier,awardedOn,place\n"  # a spreadsheet's byte-order mark
+        "Anna Bērziņa,LU-2026-0042,2026-11-20,Rīga\n"
+        "Jānis Kalniņš,LU-2026-0043,2026-11-20,Rīga\n",
+        encoding="utf-8",
+    )
+    result = issuing.issue(learners)
+    assert result.exit_code == 0, result.output
+    files = sorted((issuing.tmp / "out").glob("*.json"))
+    assert len(files) == 2
+
+    node = open_node(issuing.settings)
+    try:
+        node.anchorer.anchor_pending("local")
+        copies = []
+        for path in files:
+            credential = json.loads(path.read_text(encoding="utf-8"))
+            status = proof_status(node.engine, credential_id=credential["id"])
+            assert status is not None and status.bundle is not None
+            copy = issuing.tmp / f"copy-{path.name}"
+            copy.write_text(json.dumps({**credential, ANCHOR_PROPERTY: status.bundle.to_json()}))
+            copies.append(copy)
+    finally:
+        node.close()
+
+    rpc = issuing.settings.rpc_url
+    assert rpc is not None
+    verified = runner.invoke(app, ["verify", str(copies[0]), "--rpc", rpc, "--json"])
+    assert verified.exit_code == 0, verified.output
+    report = json.loads(verified.stdout)
+    assert [c["name"] for c in report["checks"]] == list(CREDENTIAL_CHECK_NAMES)
+    assert report["ok"] and report["components"] == []
+
+    shown = runner.invoke(app, ["verify", str(copies[1]), "--rpc", rpc])
+    assert shown.exit_code == 0, shown.output
+    assert "PASS  credential.signature" in shown.stdout
+    assert "verified: all 14 checks passed (1 credential)" in shown.stdout
+
+    credential_id = json.loads(copies[1].read_text())["id"]
+    erased = runner.invoke(
+        app, ["erase", credential_id, "--data-dir", str(issuing.settings.data_dir)]
+    )
+    assert erased.exit_code == 0, erased.output
+    assert f"erased {credential_id}" in erased.stdout
+    engine = open_engine(issuing.settings)
+    try:
+        row = get_credential(engine, credential_id)
+        assert row.body is None and row.erased_at is not None
+        status = proof_status(engine, credential_id=credential_id)
+        assert status is not None and status.bundle is not None  # the proof stays
+    finally:
+        engine.dispose()
+    again = runner.invoke(
+        app, ["erase", credential_id, "--data-dir", str(issuing.settings.data_dir)]
+    )
+    assert again.exit_code == 0 and "already erased" in again.stdout
+    # The learner's own copy still verifies after the node forgot the body.
+    still = runner.invoke(app, ["verify", str(copies[1]), "--rpc", rpc, "--json"])
+    assert still.exit_code == 0, still.output
+
+    unknown = runner.invoke(
+        app,
+        [
+            "erase",
+            "urn:uuid:00000000-0000-4000-8000-000000000000",
+            "--data-dir",
+            str(issuing.settings.data_dir),
+        ],
+    )
+    assert unknown.exit_code == 1 and "no credential" in unknown.stderr
+
+
+def test_usage_errors_exit_2_and_issue_nothing(issuing: Issuing) -> None:
+    good = issuing.tmp / "good.csv"
+    good.write_text("name,identifier,awardedOn,place\nAnna,LU-1,2026-11-20,Rīga\n")
+
+    unknown = issuing.issue(good, achievement="ach_nosuchthing")
+    assert unknown.exit_code == 2, unknown.output
+    assert "ach_nosuchthing" in unknown.stderr
+
+    header = issuing.tmp / "header.csv"
+    header.write_text("name,identifier,awardedOn,place,email,phone\nA,B,2026-11-20,R,a@b,1\n")
+    refused = issuing.issue(header)
+    assert refused.exit_code == 2
+    assert "'email', 'phone'" in refused.stderr and "unknown columns" in refused.stderr
+
+    missing = issuing.tmp / "missing.csv"
+    missing.write_text("name,identifier,place\nA,B,R\n")
+    refused = issuing.issue(missing)
+    assert refused.exit_code == 2 and "awardedOn" in refused.stderr
+
+    refused = issuing.issue(issuing.tmp / "nowhere.csv")
+    assert refused.exit_code == 2 and "cannot read" in refused.stderr
+
+    utf16 = issuing.tmp / "utf16.csv"
+    utf16.write_bytes(
+        "name,identifier,awardedOn,place\nJānis,LU-1,2026-11-20,Rīga\n".encode("utf-16")
+    )
+    refused = issuing.issue(utf16)
+    assert refused.exit_code == 2 and "UTF-8" in refused.stderr
+
+    assert not (issuing.tmp / "out").exists()
