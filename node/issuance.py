@@ -29,6 +29,7 @@ from node.credentials.annex import FieldError, validate_award
 from node.credentials.annex_credential import validate_credential
 from node.credentials.build import build_credential
 from node.credentials.dataintegrity import credential_digest, sign_credential
+from node.credentials.fastpath import sign_and_digest as fast_sign_and_digest
 from node.credentials.loader import check_contexts, default_loader
 from node.credentials.multikey import Ed25519SigningKey
 from node.errors import NodeError
@@ -134,7 +135,9 @@ class CredentialIssuer:
             key.verification_method if self.did == key.did else f"{self.did}#{DID_KEY_FRAGMENT}"
         )
         self.store_bodies = store_bodies
-        self.sign_and_digest = sign_and_digest or full_sign_and_digest
+        # Credentials of one achievement share their shape: the fast path expands it once
+        # and is byte-identical to full_sign_and_digest (tests/node/credentials/test_fastpath).
+        self.sign_and_digest = sign_and_digest or fast_sign_and_digest
 
     # -- the two request forms -------------------------------------------------------------
     def issue_award(self, award: Any, *, actor: str) -> IssuedCredential:
