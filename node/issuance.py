@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -89,6 +90,23 @@ class CredentialErasedError(IssuanceError):
     """The credential's body was erased (or never stored); digest and proof remain."""
 
 
+_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
+def _relative_ids(credential: Mapping[str, Any]) -> list[FieldError]:
+    """Ids must be absolute IRIs: a relative one would be signed against a made-up base
+    that other JSON-LD processors do not use, and their verification would fail."""
+    places: list[tuple[tuple[str | int, ...], Any]] = [(("id",), credential.get("id"))]
+    subject = credential.get("credentialSubject")
+    if isinstance(subject, dict):
+        places.append((("credentialSubject", "id"), subject.get("id")))
+    return [
+        FieldError(loc, "must be an absolute IRI (e.g. urn:uuid:…)")
+        for loc, value in places
+        if value is not None and not (isinstance(value, str) and _ABSOLUTE_IRI.match(value))
+    ]
+
+
 def full_sign_and_digest(
     unsigned: Mapping[str, Any], key: Ed25519SigningKey, method: str, created: datetime
 ) -> tuple[dict[str, Any], bytes]:
@@ -166,6 +184,8 @@ class CredentialIssuer:
     def issue_unsigned(self, credential: Any, *, actor: str) -> IssuedCredential:
         """Issue a full unsigned credential built elsewhere; it must name this issuer's DID."""
         errors = validate_credential(credential)
+        if not errors:
+            errors += _relative_ids(credential)
         if not errors and "proof" in credential:
             errors.append(FieldError(("proof",), "send the credential unsigned; the node signs it"))
         if errors:

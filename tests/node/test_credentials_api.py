@@ -306,3 +306,11 @@ async def test_a_did_web_issuer_signs_with_its_did_document_key(
     from node.credentials.multikey import public_key_from_multibase
 
     assert verify_credential(credential, lambda vm: public_key_from_multibase(keys[vm])).ok
+
+
+async def test_a_relative_credential_id_is_refused(node: Node) -> None:
+    unsigned = (await node.issue(node.award())).json()["credential"]
+    unsigned.pop("proof")
+    unsigned["id"] = "cred-1"
+    problem = _problem(await node.issue(unsigned), 422, "validation-failed")
+    assert "id" in {e["path"] for e in problem["errors"]}
