@@ -32,7 +32,7 @@ from rich.text import Text
 
 from cli.options import DataDirOption
 from node.credentials.annex import FieldError, validate_award
-from node.issuance import CredentialIssuer, IssuedCredential, SignAndDigest
+from node.issuance import CredentialIssuer, IssuedCredential
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -243,24 +243,6 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def bulk_issuer(
-    local: CredentialIssuer, sign_and_digest: SignAndDigest | None = None
-) -> CredentialIssuer:
-    """The node's issuer with the bulk signer: credentials of one achievement share their
-    JSON-LD shape, so the fast path expands it once (byte-identical to the full path)."""
-    if sign_and_digest is None:
-        from node.credentials.fastpath import sign_and_digest as fast
-
-        sign_and_digest = fast
-    return CredentialIssuer(
-        local.engine,
-        local.issuer_id,
-        local.key,
-        store_bodies=local.store_bodies,
-        sign_and_digest=sign_and_digest,
-    )
-
-
 def issue_command(
     achievement: Annotated[
         str, typer.Option("--achievement", help="The achievement's id in the catalogue.")
@@ -310,11 +292,10 @@ def issue_command(
         if found.issuer_id != settings.issuer_id:
             raise _fail(f"achievement {achievement} belongs to issuer {found.issuer_id}")
         out.mkdir(parents=True, exist_ok=True)
-        issuer = bulk_issuer(node.credentials)
         try:
             with _open_learners(learners) as file:
                 rows = read_learners(file, achievement)
-                summary = issue_rows(issuer, rows, out, settings.node_url, total=total)
+                summary = issue_rows(node.credentials, rows, out, settings.node_url, total=total)
         except LearnersFileError as exc:  # the file changed since it was counted
             raise _fail(f"{learners}: {exc}; the rows before it were issued") from None
     finally:
