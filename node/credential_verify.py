@@ -67,33 +67,17 @@ NOT_ANCHORED = f"not anchored yet: no {ANCHOR_PROPERTY}"
 
 
 @dataclass(frozen=True)
-class CredentialReport:
-    """One credential's checks and its components' reports; ``ok`` only when there are
-    checks, all passed, and every component is ok."""
+class CredentialReport(VerificationReport):
+    """One credential's checks (``failed`` and ``check`` are about these alone) and its
+    components' reports; ``ok`` only when there are checks, all passed, and every
+    component is ok."""
 
-    credential_id: str | None
-    checks: tuple[Check, ...]
+    credential_id: str | None = None
     components: tuple[CredentialReport, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return (
-            bool(self.checks)
-            and all(check.passed for check in self.checks)
-            and all(component.ok for component in self.components)
-        )
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        """The names of this credential's own failed checks (not its components')."""
-        return tuple(check.name for check in self.checks if not check.passed)
-
-    def check(self, name: str) -> Check:
-        """The check called ``name``; KeyError if the report has none."""
-        for check in self.checks:
-            if check.name == name:
-                return check
-        raise KeyError(name)
+        return super().ok and all(component.ok for component in self.components)
 
     def walk(self) -> Iterator[CredentialReport]:
         """This report and every component report below it, depth first."""
@@ -190,7 +174,7 @@ def _verify(
             ]
     here = (*path, credential_id or "")
     children = tuple(_component(entry, chain, pool, here) for entry in _listed_components(document))
-    return CredentialReport(credential_id, tuple(checks), children), digest
+    return CredentialReport(tuple(checks), credential_id, children), digest
 
 
 def _issuer_did(document: Mapping[str, Any]) -> str | None:
@@ -316,14 +300,14 @@ def _component(
     else:
         matches = Check(COMPONENT_DIGEST, True, f"{listed}, as the stack lists")
     provided = Check(COMPONENT_PROVIDED, True, "its learner's copy is given")
-    return CredentialReport(component_id, (provided, matches, *report.checks), report.components)
+    return CredentialReport((provided, matches, *report.checks), component_id, report.components)
 
 
 def _missing(component_id: str | None, why: str) -> CredentialReport:
     return CredentialReport(
-        component_id,
         (
             Check(COMPONENT_PROVIDED, False, why),
             Check(COMPONENT_DIGEST, False, "skipped: no learner's copy to compare"),
         ),
+        component_id,
     )
