@@ -10,6 +10,7 @@ from rich.console import Console
 from anchoring.errors import AnchoringError
 from cli.anchor import anchor_command
 from cli.chain import chain_app
+from cli.issue import erase_command, issue_command
 from cli.merkle import merkle_app
 from cli.prove import prove_command
 from cli.serve import serve_command
@@ -28,6 +29,8 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(merkle_app, name="merkle")
 app.add_typer(token_app, name="token")
 app.command("anchor")(anchor_command)
+app.command("issue")(issue_command)
+app.command("erase")(erase_command)
 app.command("prove")(prove_command)
 app.command("serve")(serve_command)
 app.command("verify")(verify_command)

@@ -205,7 +205,7 @@ def ensure_dev_ready(context: ChainContext) -> LedgerContract:
         ledger.register_issuer(
             context.admin,
             issuer.address,
-            context.signing_key().did,
+            context.settings.issuer_did or context.signing_key().did,
             confirmations=context.settings.confirmations,
             timeout=context.settings.tx_timeout,
         )

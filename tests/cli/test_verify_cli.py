@@ -126,7 +126,8 @@ def test_usage_errors_exit_2(bundle_file: Path, tmp_path: Path, chain: ChainClie
     credential = tmp_path / "credential.json"
     credential.write_text(json.dumps({"@context": [], "type": ["VerifiableCredential"]}))
     result = verify(str(credential), "--rpc", chain.rpc_url)
-    assert result.exit_code == 2 and "credential" in result.stderr
+    # A credential is verified (and this unsigned one fails), not refused as usage.
+    assert result.exit_code == 1 and "FAIL  credential.signature" in result.stdout
 
 
 @pytest.mark.parametrize(
