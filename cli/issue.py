@@ -201,6 +201,9 @@ class _LinksFile:
         self.file.close()
 
 
+ISSUE_CHUNK = 100  # credentials a transaction in bulk issuance
+
+
 def issue_rows(
     issuer: CredentialIssuer,
     rows: Iterator[LearnerRow | BadRow],
@@ -219,18 +222,33 @@ def issue_rows(
         task = progress.add_task("issue", total=total) if progress else None
         if progress:
             progress.start()
+        chunk: list[LearnerRow] = []
+
+        def flush() -> None:
+            # One transaction a chunk: the catalogue read once, the rows stored together.
+            for row, issued in zip(
+                chunk, issuer.issue_awards([r.award for r in chunk], actor="cli:issue"), strict=True
+            ):
+                path = out / credential_file_name(issued.credential["id"])
+                path.write_text(json.dumps(issued.credential, indent=2, ensure_ascii=False) + "\n")
+                links.add(issued, row.award["learner"]["identifier"], link_base)
+            summary.issued += len(chunk)
+            if progress and task is not None:
+                progress.advance(task, len(chunk))
+            chunk.clear()
+
         for row in rows:
             if isinstance(row, BadRow):
                 summary.refused += 1
                 stderr.print(f"[red]line {row.line}:[/] " + escape("; ".join(row.problems)))
-            else:
-                issued = issuer.issue_award(row.award, actor="cli:issue")
-                path = out / credential_file_name(issued.credential["id"])
-                path.write_text(json.dumps(issued.credential, indent=2, ensure_ascii=False) + "\n")
-                links.add(issued, row.award["learner"]["identifier"], link_base)
-                summary.issued += 1
-            if progress and task is not None:
-                progress.advance(task)
+                if progress and task is not None:
+                    progress.advance(task)
+                continue
+            chunk.append(row)
+            if len(chunk) >= ISSUE_CHUNK:
+                flush()
+        if chunk:
+            flush()
     finally:
         if progress:
             progress.stop()

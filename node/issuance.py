@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,13 +28,13 @@ from node.catalogue import (
 )
 from node.credentials.annex import FieldError, validate_award
 from node.credentials.annex_credential import validate_credential
-from node.credentials.build import build_credential
+from node.credentials.build import AchievementVersion, build_credential
 from node.credentials.dataintegrity import credential_digest, sign_credential
 from node.credentials.fastpath import sign_and_digest as fast_sign_and_digest
 from node.credentials.loader import check_contexts, default_loader
 from node.credentials.multikey import Ed25519SigningKey
 from node.errors import NodeError
-from node.models import issuer_t, submission_t, utcnow
+from node.models import issuer_t, operation_t, submission_t, utcnow
 from node.models_credentials import credential_t
 from node.oplog import record_operation
 
@@ -163,23 +163,38 @@ class CredentialIssuer:
         errors = validate_award(award)
         if errors:
             raise InvalidCredentialRequest(errors)
-        achievement = get_achievement(self.engine, award["achievement"])
-        if achievement.issuer_id != self.issuer_id:
-            raise CredentialAccessError(
-                f"achievement {award['achievement']} belongs to another issuer"
-            )
+        return self.issue_awards([award], actor=actor)[0]
+
+    def issue_awards(
+        self, awards: Sequence[Mapping[str, Any]], *, actor: str
+    ) -> list[IssuedCredential]:
+        """Issue validated awards together: the catalogue is read once per achievement and
+        all of them are stored in one transaction (all or none). Bulk issuance uses this."""
         profile = issuer_profile_for_credentials(self.engine, self.issuer_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
-        unsigned = build_credential(
-            profile,
-            achievement,
-            award,
-            credential_id=f"urn:uuid:{uuid.uuid4()}",
-            issued_at=issued_at,
-        )
-        return self._sign_and_store(
-            unsigned, issued_at, (achievement.id, achievement.version), actor
-        )
+        achievements: dict[str, AchievementVersion] = {}
+        prepared: list[tuple[IssuedCredential, tuple[str, int] | None]] = []
+        for award in awards:
+            achievement = achievements.get(award["achievement"])
+            if achievement is None:
+                achievement = get_achievement(self.engine, award["achievement"])
+                if achievement.issuer_id != self.issuer_id:
+                    raise CredentialAccessError(
+                        f"achievement {award['achievement']} belongs to another issuer"
+                    )
+                achievements[award["achievement"]] = achievement
+            unsigned = build_credential(
+                profile,
+                achievement,
+                award,
+                credential_id=f"urn:uuid:{uuid.uuid4()}",
+                issued_at=issued_at,
+            )
+            prepared.append(
+                (self._sign(unsigned, issued_at), (achievement.id, achievement.version))
+            )
+        self.store_many(prepared, actor)
+        return [issued for issued, _ in prepared]
 
     def issue_unsigned(self, credential: Any, *, actor: str) -> IssuedCredential:
         """Issue a full unsigned credential built elsewhere; it must name this issuer's DID."""
@@ -203,6 +218,12 @@ class CredentialIssuer:
         return self._sign_and_store(unsigned, issued_at, None, actor)
 
     # -- signing and storage ---------------------------------------------------------------
+    def _sign(self, unsigned: dict[str, Any], issued_at: datetime) -> IssuedCredential:
+        signed, digest = self.sign_and_digest(
+            unsigned, self.key, self.verification_method, issued_at
+        )
+        return IssuedCredential(signed, digest.hex(), secrets.token_urlsafe(24))
+
     def _sign_and_store(
         self,
         unsigned: dict[str, Any],
@@ -210,51 +231,54 @@ class CredentialIssuer:
         achievement: tuple[str, int] | None,
         actor: str,
     ) -> IssuedCredential:
-        signed, digest = self.sign_and_digest(
-            unsigned, self.key, self.verification_method, issued_at
-        )
-        learner_key = secrets.token_urlsafe(24)
-        self.store(signed, digest.hex(), learner_key, achievement, actor)
-        return IssuedCredential(signed, digest.hex(), learner_key)
+        issued = self._sign(unsigned, issued_at)
+        self.store_many([(issued, achievement)], actor)
+        return issued
 
-    def store(
-        self,
-        signed: Mapping[str, Any],
-        digest: str,
-        learner_key: str,
-        achievement: tuple[str, int] | None,
-        actor: str,
+    def store_many(
+        self, issued: Sequence[tuple[IssuedCredential, tuple[str, int] | None]], actor: str
     ) -> None:
-        """Index the credential and queue its digest, in one transaction."""
+        """Index the credentials and queue their digests, in one transaction."""
+        if not issued:
+            return
         now = utcnow()
+        submissions, credentials, operations = [], [], []
+        for item, achievement in issued:
+            signed, digest = item.credential, item.digest
+            submissions.append(
+                {
+                    "issuer_id": self.issuer_id,
+                    "digest": digest,
+                    "credential_id": signed["id"],
+                    "submitted_at": now,
+                }
+            )
+            credentials.append(
+                {
+                    "id": signed["id"],
+                    "issuer_id": self.issuer_id,
+                    "achievement_id": achievement[0] if achievement else None,
+                    "achievement_version": achievement[1] if achievement else None,
+                    "digest": digest,
+                    "body": json.dumps(signed, ensure_ascii=False) if self.store_bodies else None,
+                    "learner_key_hash": _hash_key(item.learner_key),
+                    "erased_at": None,
+                    "issued_at": now,
+                }
+            )
+            operations.append(
+                {
+                    "at": now,
+                    "actor": actor,
+                    "action": "credential.issued",
+                    "subject": signed["id"],
+                    "details": json.dumps({"bodyStored": self.store_bodies, "digest": digest}),
+                }
+            )
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(submission_t).values(
-                    issuer_id=self.issuer_id,
-                    digest=digest,
-                    credential_id=signed["id"],
-                    submitted_at=now,
-                )
-            )
-            conn.execute(
-                insert(credential_t).values(
-                    id=signed["id"],
-                    issuer_id=self.issuer_id,
-                    achievement_id=achievement[0] if achievement else None,
-                    achievement_version=achievement[1] if achievement else None,
-                    digest=digest,
-                    body=json.dumps(signed, ensure_ascii=False) if self.store_bodies else None,
-                    learner_key_hash=_hash_key(learner_key),
-                    issued_at=now,
-                )
-            )
-            record_operation(
-                conn,
-                actor=actor,
-                action="credential.issued",
-                subject=signed["id"],
-                details={"digest": digest, "bodyStored": self.store_bodies},
-            )
+            conn.execute(insert(submission_t), submissions)
+            conn.execute(insert(credential_t), credentials)
+            conn.execute(insert(operation_t), operations)
 
 
 # -- reading and erasing -------------------------------------------------------------------
