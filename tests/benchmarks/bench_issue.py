@@ -15,7 +15,7 @@ What it measures, on one Anvil, SQLite under a temporary data directory:
    expanded once per shape) and once with the full path (pyld for every credential, on
    fewer rows). The time is split into CSV reading + validation, canonicalization +
    signing + digest (the ``sign_and_digest`` callable), storage (``CredentialIssuer.store``:
-   one transaction a credential), the rest of ``issue_award`` (catalogue reads, building
+   one transaction a chunk of 100), the rest of ``issue_awards`` (catalogue reads, building
    the credential), and writing the files. Target: ≥ 300 credentials/s with the fast signer.
 2. **HTTP**: a few hundred ``POST /v1/credentials`` to a running ``mcledger serve --dev``,
    one connection and four, with the server's CPU.
@@ -120,9 +120,9 @@ def bulk(
     issuer = copy.copy(node.credentials)  # the node's issuer (its key, DID), another signer
     issuer.sign_and_digest = signer
     issuer.sign_and_digest = split.timed("canonicalize + sign + digest", issuer.sign_and_digest)
-    issuer.store = split.timed("storage (one transaction each)", issuer.store)  # type: ignore[method-assign]
-    award = split.timed("issue_award, all of it", issuer.issue_award)
-    issuer.issue_award = award  # type: ignore[method-assign]
+    issuer.store_many = split.timed("storage (a transaction a chunk)", issuer.store_many)  # type: ignore[method-assign]
+    awards = split.timed("issue_awards, all of it", issuer.issue_awards)
+    issuer.issue_awards = awards  # type: ignore[method-assign]
     out.mkdir()
     with learners.open(newline="", encoding="utf-8") as file:
         source = read_learners(file, achievement)
@@ -139,10 +139,10 @@ def report_bulk(table: Table, label: str, seconds: float, issued: int, split: Sp
     rate = issued / seconds
     table.add(f"bulk {label}: credentials/s", f"{rate:,.0f}", f"{issued:,} in {seconds:.1f} s")
     parts = dict(split.parts)
-    whole = parts.pop("issue_award, all of it")
+    whole = parts.pop("issue_awards, all of it")
     sign = parts["canonicalize + sign + digest"]
-    store = parts["storage (one transaction each)"]
-    parts["catalogue reads + build (rest of issue_award)"] = whole - sign - store
+    store = parts["storage (a transaction a chunk)"]
+    parts["catalogue reads + build (rest of issue_awards)"] = whole - sign - store
     parts["files + learner links (rest of the loop)"] = seconds - whole - parts["csv + validation"]
     for name, spent in parts.items():
         table.add(
