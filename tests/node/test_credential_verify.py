@@ -165,7 +165,9 @@ def test_an_issuer_registered_under_another_did_fails_issuer_did(issued: Issued)
     unsigned["issuer"] = {**unsigned["issuer"], "id": other.did}
     unsigned["id"] = f"urn:uuid:{uuid.uuid4()}"
     signed = sign_credential(unsigned, other, other.verification_method, "2026-11-20T10:00:00Z")
-    issued.node.credentials.store(signed, credential_digest(signed).hex(), "k" * 32, None, "test")
+    issued.node.credentials.store_many(
+        [(IssuedCredential(signed, credential_digest(signed).hex(), "k" * 32), None)], "test"
+    )
     _anchor(issued.node)
     status = proof_status(issued.node.engine, credential_id=signed["id"])
     assert status is not None and status.bundle is not None
