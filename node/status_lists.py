@@ -17,6 +17,7 @@ import hashlib
 import random
 import secrets
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,7 +126,7 @@ class StatusListCredential:
     def bits(self) -> Bitstring:
         try:
             return Bitstring.decode(self.encoded_list)
-        except StatusListError as exc:
+        except (StatusListError, zlib.error) as exc:  # Bitstring.decode lets zlib.error out
             raise StatusListFormatError(f"credentialSubject.encodedList: {exc}") from None
 
 
@@ -452,19 +453,3 @@ def publish_status_list(
     signer = (did, verification_method, key.public_key_multibase)
     signed = (cache or _DEFAULT_CACHE).get_or_sign((list_id, version, url, *signer), sign)
     return PublishedStatusList(signed, version)
-
-
-def status_list_credential(
-    engine: Engine,
-    list_id: str,
-    key: Ed25519SigningKey,
-    did: str,
-    verification_method: str,
-    base_url: str,
-    *,
-    issuer_id: str | None = None,
-) -> dict[str, Any]:
-    """The signed BitstringStatusListCredential of ``list_id`` (see publish_status_list)."""
-    return publish_status_list(
-        engine, list_id, key, did, verification_method, base_url, issuer_id=issuer_id
-    ).credential

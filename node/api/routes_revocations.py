@@ -8,6 +8,7 @@ the chain fields of a record stay null until the revocation flush anchors it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from node.api.body import parse_body, read_body
-from node.api.deps import Context, require_scope
+from node.api.deps import Context, NodeContext, require_scope
 from node.api.problems import ProblemError, field_error, validation_problem
 from node.revocations import (
     MAX_NOTE_LENGTH,
     CredentialAccessError,
     InvalidRevocationError,
     NotSuspendedError,
+    SuspensionRecord,
     UnknownCredentialError,
     lift_suspension,
     list_revocations,
@@ -159,14 +161,7 @@ async def suspend(
     context: Context,
     token: Annotated[TokenInfo, Depends(require_scope("revoke"))],
 ) -> JSONResponse:
-    body = parse_body(SuspensionRequest, await read_body(request) or b"{}")
-    try:
-        record = await run_in_threadpool(
-            suspend_credential, context.engine, token.issuer_id, credential_id, body.note, token.id
-        )
-    except _REFUSALS as exc:
-        raise _refusal(exc) from None
-    return JSONResponse(record.to_json())
+    return await _change_suspension(suspend_credential, credential_id, request, context, token)
 
 
 @router.post(
@@ -182,10 +177,20 @@ async def unsuspend(
     context: Context,
     token: Annotated[TokenInfo, Depends(require_scope("revoke"))],
 ) -> JSONResponse:
+    return await _change_suspension(lift_suspension, credential_id, request, context, token)
+
+
+async def _change_suspension(
+    change: Callable[..., SuspensionRecord],
+    credential_id: str,
+    request: Request,
+    context: NodeContext,
+    token: TokenInfo,
+) -> JSONResponse:
     body = parse_body(SuspensionRequest, await read_body(request) or b"{}")
     try:
         record = await run_in_threadpool(
-            lift_suspension, context.engine, token.issuer_id, credential_id, body.note, token.id
+            change, context.engine, token.issuer_id, credential_id, body.note, token.id
         )
     except (*_REFUSALS, NotSuspendedError) as exc:
         raise _refusal(exc) from None

@@ -33,7 +33,7 @@ from node.issuers import ensure_issuer
 from node.models import operation_t, revocation_t
 from node.models_status import suspension_t
 from node.settings import Settings
-from node.status_lists import StatusListCredential, reserve
+from node.status_lists import StatusListCredential, StatusListFormatError, reserve
 from node.tokens import create_token
 
 INTEROP_DIR = Path(__file__).resolve().parents[1] / "interop"
@@ -356,3 +356,37 @@ async def test_javascript_decodes_the_same_bits_and_verifies_the_list(
         str(INTEROP_DIR / "verify_credential.mjs"), str(javascript), document=listed
     )
     assert verified == {"verified": True}
+
+
+async def test_the_list_model_reads_what_it_writes_and_refuses_damage(node: Node) -> None:
+    _, entries = await node.issue()
+    listed = (await node.status_list(entries["revocation"])).json()
+    model = StatusListCredential.from_json(listed)
+    assert model.to_json() == {k: v for k, v in listed.items() if k != "proof"}
+    encoded = listed["credentialSubject"]["encodedList"]
+    raw = bytearray(base64.urlsafe_b64decode(encoded[1:] + "=" * (-len(encoded[1:]) % 4)))
+    raw[12:40] = bytes(b ^ 0x55 for b in raw[12:40])  # damage the deflate stream
+    damaged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    for subject_change in (
+        {"encodedList": "u" + damaged},
+        {"encodedList": encoded[1:]},
+        {"type": "StatusList2021"},
+        {"statusPurpose": "refresh"},
+    ):
+        broken = copy.deepcopy(listed)
+        broken["credentialSubject"].update(subject_change)
+        with pytest.raises(StatusListFormatError):
+            StatusListCredential.from_json(broken)
+
+
+async def test_the_openapi_document_names_the_revocation_routes(node: Node) -> None:
+    paths = (await node.client.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/v1/credentials/{credential_id}/revoke",
+        "/v1/credentials/{credential_id}/suspend",
+        "/v1/revocations",
+        "/v1/status-lists/{list_id}",
+    ):
+        assert path in paths, sorted(paths)
+    body = paths["/v1/credentials/{credential_id}/revoke"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["required"] == ["reason"]
