@@ -5,15 +5,14 @@ W3C Bitstring Status List v1.0. Every credential gets a slot per purpose
 newest list, so a position says nothing about issuing order (section 6.1,
 herd privacy). Slots are reserved before the credential is signed, because its
 `credentialStatus` names them. The bits are derived from the index's
-revocation and suspension rows whenever a list is published; a signed list is
-cached per content, so a change shows at once and an unchanged list is not
-signed again.
+revocation and suspension rows when a list is signed; a signed list is cached
+until a revocation or suspension of its issuer may have changed a bit, so a
+change shows at once and an unchanged list is not signed again.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import random
 import secrets
 import threading
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cachetools import LRUCache
-from sqlalchemy import Connection, Engine, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from anchoring.bundle import format_time
@@ -386,10 +385,28 @@ def set_indexes(conn: Connection, list_id: str, purpose: StatusPurpose) -> list[
     return sorted(set(conn.execute(query).scalars()))
 
 
+def _version(conn: Connection, issuer_id: str, purpose: StatusPurpose) -> str:
+    """A value that changes whenever a bit of the issuer's lists for ``purpose`` may have:
+    revocations are only ever added (final, never deleted), so their newest id; a
+    suspension adds a row and a lift fills ``lifted_at``, so the newest id and the lifts.
+    Two small aggregates, where deriving the bits reads every entry of the list."""
+    if purpose is StatusPurpose.REVOCATION:
+        newest = conn.execute(
+            select(func.max(revocation_t.c.id)).where(revocation_t.c.issuer_id == issuer_id)
+        ).scalar()
+        return f"r{newest or 0}"
+    newest, lifted = conn.execute(
+        select(func.max(suspension_t.c.id), func.count(suspension_t.c.lifted_at)).where(
+            suspension_t.c.issuer_id == issuer_id
+        )
+    ).one()
+    return f"s{newest or 0}.{lifted}"
+
+
 @dataclass(frozen=True)
 class PublishedStatusList:
     credential: dict[str, Any]
-    version: str  # changes whenever a bit does (an ETag)
+    version: str  # changes whenever a bit may have (a weak ETag)
 
 
 class SignedListCache:
@@ -439,11 +456,13 @@ def publish_status_list(
                 f"for {issuer_id!r}"
             )
         purpose = StatusPurpose(row.purpose)
-        indexes = set_indexes(conn, list_id, purpose)
-    version = hashlib.sha256(",".join(map(str, indexes)).encode()).hexdigest()[:32]
+        # Read before the bits: a list signed on a miss is then never older than its key.
+        version = _version(conn, row.issuer_id, purpose)
     url = status_list_url(base_url, list_id)
 
     def sign() -> dict[str, Any]:
+        with engine.connect() as conn:
+            indexes = set_indexes(conn, list_id, purpose)
         bits = Bitstring(row.size)
         bits.set_many(indexes)
         now = datetime.now(UTC).replace(microsecond=0)

@@ -225,7 +225,7 @@ def revocations(
     description=(
         "W3C Bitstring Status List v1.0: the list's bits as of now (a revocation or "
         "suspension shows at once), signed by the issuer (eddsa-rdfc-2022). The weak ETag "
-        "changes whenever a bit does; send it as If-None-Match to get 304 while it holds."
+        "changes whenever a bit may have; send it as If-None-Match to get 304 while it holds."
     ),
     responses={304: {}, 404: {}, 503: {"description": "this node does not sign that list"}},
 )
