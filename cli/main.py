@@ -13,6 +13,7 @@ from cli.chain import chain_app
 from cli.issue import erase_command, issue_command
 from cli.merkle import merkle_app
 from cli.prove import prove_command
+from cli.revoke import revoke_command
 from cli.serve import serve_command
 from cli.token import token_app
 from cli.verify import verify_command
@@ -32,6 +33,7 @@ app.command("anchor")(anchor_command)
 app.command("issue")(issue_command)
 app.command("erase")(erase_command)
 app.command("prove")(prove_command)
+app.command("revoke")(revoke_command)
 app.command("serve")(serve_command)
 app.command("verify")(verify_command)
 

@@ -37,6 +37,7 @@ from node.errors import NodeError
 from node.models import issuer_t, operation_t, submission_t, utcnow
 from node.models_credentials import credential_t
 from node.oplog import record_operation
+from node.status_lists import reserve_many
 
 SignAndDigest = Callable[
     [Mapping[str, Any], Ed25519SigningKey, str, datetime], tuple[dict[str, Any], bytes]
@@ -142,6 +143,7 @@ class CredentialIssuer:
         store_bodies: bool = True,
         sign_and_digest: SignAndDigest | None = None,
         did: str | None = None,
+        base_url: str = "http://127.0.0.1:8000",
     ) -> None:
         self.engine = engine
         self.issuer_id = issuer_id
@@ -153,6 +155,7 @@ class CredentialIssuer:
             key.verification_method if self.did == key.did else f"{self.did}#{DID_KEY_FRAGMENT}"
         )
         self.store_bodies = store_bodies
+        self.base_url = base_url.rstrip("/")  # where status lists are published
         # Credentials of one achievement share their shape: the fast path expands it once
         # and is byte-identical to full_sign_and_digest (tests/node/credentials/test_fastpath).
         self.sign_and_digest = sign_and_digest or fast_sign_and_digest
@@ -174,7 +177,11 @@ class CredentialIssuer:
         issued_at = datetime.now(UTC).replace(microsecond=0)
         achievements: dict[str, AchievementVersion] = {}
         prepared: list[tuple[IssuedCredential, tuple[str, int] | None]] = []
-        for award in awards:
+        ids = [f"urn:uuid:{uuid.uuid4()}" for _ in awards]
+        # Random status-list slots (revocation and suspension), reserved before signing
+        # because the credential names them; a slot whose credential fails stays unused.
+        slots = reserve_many(self.engine, self.issuer_id, ids)
+        for award, credential_id, slot in zip(awards, ids, slots, strict=True):
             achievement = achievements.get(award["achievement"])
             if achievement is None:
                 achievement = get_achievement(self.engine, award["achievement"])
@@ -187,8 +194,9 @@ class CredentialIssuer:
                 profile,
                 achievement,
                 award,
-                credential_id=f"urn:uuid:{uuid.uuid4()}",
+                credential_id=credential_id,
                 issued_at=issued_at,
+                status_entry=slot.entries(self.base_url),
             )
             prepared.append(
                 (self._sign(unsigned, issued_at), (achievement.id, achievement.version))
@@ -214,6 +222,9 @@ class CredentialIssuer:
             )
         unsigned = dict(credential)
         unsigned.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
+        if "credentialStatus" not in unsigned:
+            slot = reserve_many(self.engine, self.issuer_id, [unsigned["id"]])[0]
+            unsigned["credentialStatus"] = slot.entries(self.base_url)
         issued_at = datetime.now(UTC).replace(microsecond=0)
         return self._sign_and_store(unsigned, issued_at, None, actor)
 

@@ -73,6 +73,7 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
             signing_key,
             store_bodies=settings.store_credentials,
             did=did,
+            base_url=settings.node_url,
         )
         anchorer = Anchorer(
             engine,

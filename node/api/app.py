@@ -19,6 +19,7 @@ from node.api import (
     routes_health,
     routes_issuers,
     routes_proofs,
+    routes_revocations,
 )
 from node.api.deps import AnchoringControl, NodeContext
 from node.api.problems import install_problem_handlers
@@ -62,6 +63,7 @@ def create_app(
     for module in (
         routes_digests,
         routes_proofs,
+        routes_revocations,
         routes_credentials,  # after routes_proofs: its {id:path} would swallow …/proof
         routes_batches,
         routes_achievements,

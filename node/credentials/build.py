@@ -21,7 +21,7 @@ used, the Annex I elements it lacks use the terms of ``https://w3id.org/mcledger
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,7 +91,7 @@ def build_credential(
     *,
     credential_id: str,
     issued_at: datetime,
-    status_entry: Mapping[str, Any] | None = None,
+    status_entry: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The unsigned credential for ``award`` (a validated POST /v1/credentials body) of
     ``achievement`` by ``issuer_profile``, issued at ``issued_at`` (time-zone aware)."""
@@ -107,8 +107,10 @@ def build_credential(
         "awardedDate": f"{award['awardedOn']}T00:00:00Z",
         "credentialSubject": _subject(achievement, award),
     }
-    if status_entry is not None:
+    if isinstance(status_entry, Mapping):
         credential["credentialStatus"] = dict(status_entry)
+    elif status_entry is not None:  # one entry per status purpose (revocation, suspension)
+        credential["credentialStatus"] = [dict(entry) for entry in status_entry]
     return credential
 
 

@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 import node.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import node.models_catalogue  # noqa: F401
 import node.models_credentials  # noqa: F401
+import node.models_status  # noqa: F401
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from node.api import create_app, routes_achievements, routes_issuers
+from node.api import create_app
 from node.catalogue import IncompleteProfileError, get_achievement, issuer_profile_for_credentials
 from node.credentials.annex import ACHIEVEMENT_REQUIRED, EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.annex_credential import validate_credential
@@ -61,10 +61,6 @@ async def node(index_engine: Engine, tmp_path: Path) -> AsyncIterator[Node]:
         "other": create_token(index_engine, "other", {"issue", "admin"}),
     }
     app = create_app(Settings(data_dir=tmp_path), index_engine)
-    paths = {getattr(route, "path", None) for route in app.routes}
-    for module in (routes_achievements, routes_issuers):  # until app.py mounts them
-        if "/v1/achievements" not in paths:
-            app.include_router(module.router)
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
         yield Node(client, index_engine, tokens)
