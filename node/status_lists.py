@@ -354,34 +354,39 @@ class _Claims:
 # -- publishing ------------------------------------------------------------------------------
 
 
-def set_indexes(conn: Connection, list_id: str, purpose: StatusPurpose) -> list[int]:
-    """The indexes whose bit is 1, derived from the revocation or suspension rows."""
+def set_indexes(conn: Connection, list_id: str) -> list[int]:
+    """The indexes of the list whose bit is 1, derived from the revocation or suspension rows.
+
+    The joins go through unique keys only (digest, credential id) and the issuer is a
+    constant: joined on the issuer, a planner without statistics (a new index) may pair
+    every entry with every revocation.
+    """
+    listed = conn.execute(
+        select(status_list_t.c.issuer_id, status_list_t.c.purpose).where(
+            status_list_t.c.id == list_id
+        )
+    ).one()
     entry = status_entry_t.c
-    if purpose is StatusPurpose.REVOCATION:
-        # Through the credential's digest: revocations are keyed (issuer, digest) (unique).
-        source = status_entry_t.join(
-            credential_t,
-            and_(
-                credential_t.c.id == entry.credential_id,
-                credential_t.c.issuer_id == entry.issuer_id,
-            ),
-        ).join(
-            revocation_t,
-            and_(
-                revocation_t.c.issuer_id == credential_t.c.issuer_id,
-                revocation_t.c.digest == credential_t.c.digest,
-            ),
+    if listed.purpose == StatusPurpose.REVOCATION:
+        # Through the credential's digest: revocations are keyed (issuer, digest), as on chain.
+        source = revocation_t.join(credential_t, credential_t.c.digest == revocation_t.c.digest)
+        source = source.join(status_entry_t, entry.credential_id == credential_t.c.id)
+        mine = and_(
+            revocation_t.c.issuer_id == listed.issuer_id,
+            credential_t.c.issuer_id == listed.issuer_id,
         )
     else:
-        source = status_entry_t.join(
-            suspension_t,
-            and_(
-                suspension_t.c.issuer_id == entry.issuer_id,
-                suspension_t.c.credential_id == entry.credential_id,
-                suspension_t.c.lifted_at.is_(None),
-            ),
+        source = suspension_t.join(
+            status_entry_t, entry.credential_id == suspension_t.c.credential_id
         )
-    query = select(entry.idx).select_from(source).where(entry.list_id == list_id)
+        mine = and_(
+            suspension_t.c.issuer_id == listed.issuer_id, suspension_t.c.lifted_at.is_(None)
+        )
+    query = (
+        select(entry.idx)
+        .select_from(source)
+        .where(mine, entry.list_id == list_id, entry.purpose == listed.purpose)
+    )
     return sorted(set(conn.execute(query).scalars()))
 
 
@@ -462,7 +467,7 @@ def publish_status_list(
 
     def sign() -> dict[str, Any]:
         with engine.connect() as conn:
-            indexes = set_indexes(conn, list_id, purpose)
+            indexes = set_indexes(conn, list_id)
         bits = Bitstring(row.size)
         bits.set_many(indexes)
         now = datetime.now(UTC).replace(microsecond=0)

@@ -82,7 +82,7 @@ class Index:
                     status_entry_t.c.purpose == purpose,
                 )
             ).one()
-            return entry.idx, set_indexes(conn, entry.list_id, purpose)
+            return entry.idx, set_indexes(conn, entry.list_id)
 
 
 @pytest.fixture
