@@ -37,7 +37,7 @@ from node.errors import NodeError
 from node.models import issuer_t, operation_t, submission_t, utcnow
 from node.models_credentials import credential_t
 from node.oplog import record_operation
-from node.status_lists import reserve_many
+from node.status_lists import release_status_entries, reserve_many
 
 SignAndDigest = Callable[
     [Mapping[str, Any], Ed25519SigningKey, str, datetime], tuple[dict[str, Any], bytes]
@@ -176,32 +176,37 @@ class CredentialIssuer:
         profile = issuer_profile_for_credentials(self.engine, self.issuer_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
         achievements: dict[str, AchievementVersion] = {}
-        prepared: list[tuple[IssuedCredential, tuple[str, int] | None]] = []
-        ids = [f"urn:uuid:{uuid.uuid4()}" for _ in awards]
-        # Random status-list slots (revocation and suspension), reserved before signing
-        # because the credential names them; a slot whose credential fails stays unused.
-        slots = reserve_many(self.engine, self.issuer_id, ids)
-        for award, credential_id, slot in zip(awards, ids, slots, strict=True):
-            achievement = achievements.get(award["achievement"])
-            if achievement is None:
+        for award in awards:  # refuse before reserving anything
+            if award["achievement"] not in achievements:
                 achievement = get_achievement(self.engine, award["achievement"])
                 if achievement.issuer_id != self.issuer_id:
                     raise CredentialAccessError(
                         f"achievement {award['achievement']} belongs to another issuer"
                     )
                 achievements[award["achievement"]] = achievement
-            unsigned = build_credential(
-                profile,
-                achievement,
-                award,
-                credential_id=credential_id,
-                issued_at=issued_at,
-                status_entry=slot.entries(self.base_url),
-            )
-            prepared.append(
-                (self._sign(unsigned, issued_at), (achievement.id, achievement.version))
-            )
-        self.store_many(prepared, actor)
+        prepared: list[tuple[IssuedCredential, tuple[str, int] | None]] = []
+        ids = [f"urn:uuid:{uuid.uuid4()}" for _ in awards]
+        # Random status-list slots (revocation and suspension), reserved before signing
+        # because the credential names them; released again if issuing fails.
+        slots = reserve_many(self.engine, self.issuer_id, ids)
+        try:
+            for award, credential_id, slot in zip(awards, ids, slots, strict=True):
+                achievement = achievements[award["achievement"]]
+                unsigned = build_credential(
+                    profile,
+                    achievement,
+                    award,
+                    credential_id=credential_id,
+                    issued_at=issued_at,
+                    status_entry=slot.entries(self.base_url),
+                )
+                prepared.append(
+                    (self._sign(unsigned, issued_at), (achievement.id, achievement.version))
+                )
+            self.store_many(prepared, actor)
+        except BaseException:
+            release_status_entries(self.engine, ids)
+            raise
         return [issued for issued, _ in prepared]
 
     def issue_unsigned(self, credential: Any, *, actor: str) -> IssuedCredential:
@@ -209,6 +214,8 @@ class CredentialIssuer:
         errors = validate_credential(credential)
         if not errors:
             errors += _relative_ids(credential)
+        if not errors and "credentialStatus" in credential:
+            errors.append(FieldError(("credentialStatus",), "assigned by the node; leave it out"))
         if not errors and "proof" in credential:
             errors.append(FieldError(("proof",), "send the credential unsigned; the node signs it"))
         if errors:
@@ -222,11 +229,14 @@ class CredentialIssuer:
             )
         unsigned = dict(credential)
         unsigned.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
-        if "credentialStatus" not in unsigned:
-            slot = reserve_many(self.engine, self.issuer_id, [unsigned["id"]])[0]
-            unsigned["credentialStatus"] = slot.entries(self.base_url)
+        slot = reserve_many(self.engine, self.issuer_id, [unsigned["id"]])[0]
+        unsigned["credentialStatus"] = slot.entries(self.base_url)
         issued_at = datetime.now(UTC).replace(microsecond=0)
-        return self._sign_and_store(unsigned, issued_at, None, actor)
+        try:
+            return self._sign_and_store(unsigned, issued_at, None, actor)
+        except BaseException:
+            release_status_entries(self.engine, [unsigned["id"]])
+            raise
 
     # -- signing and storage ---------------------------------------------------------------
     def _sign(self, unsigned: dict[str, Any], issued_at: datetime) -> IssuedCredential:

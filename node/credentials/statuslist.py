@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import gzip
 import secrets
+import zlib
 from collections.abc import Iterable
 
 MIN_LIST_BITS = 131_072  # the specification's minimum, 16 KiB: herd privacy
+MAX_LIST_BYTES = 16 * 1024 * 1024
 _MULTIBASE_BASE64URL = "u"
 
 
@@ -70,8 +72,16 @@ class Bitstring:
             raise StatusListError("encodedList must be multibase base64url (prefix 'u')")
         body = encoded[1:]
         try:
-            raw = gzip.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (ValueError, OSError, EOFError) as exc:
+            compressed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            # A cap on the inflated size: a hostile list must not make a verifier allocate
+            # without bound (16 MiB = 134 million entries, far beyond any real list).
+            inflater = zlib.decompressobj(wbits=31)  # GZIP framing
+            raw = inflater.decompress(compressed, MAX_LIST_BYTES + 1)
+            if len(raw) > MAX_LIST_BYTES or inflater.unconsumed_tail:
+                raise StatusListError(f"encodedList inflates beyond {MAX_LIST_BYTES} bytes")
+            if not inflater.eof:
+                raise StatusListError("encodedList is a truncated GZIP stream")
+        except (ValueError, zlib.error) as exc:
             raise StatusListError(f"encodedList does not decode: {exc}") from None
         return cls(len(raw) * 8, raw)
 

@@ -140,6 +140,7 @@ async def test_an_unknown_context_is_refused_without_network(
 ) -> None:
     unsigned = (await node.issue(node.award())).json()["credential"]
     unsigned.pop("proof")
+    unsigned.pop("credentialStatus")  # the node assigns status slots
     unsigned.pop("id")
     unsigned["@context"] = [*unsigned["@context"], "https://example.org/contexts/evil.jsonld"]
 
@@ -155,6 +156,7 @@ async def test_an_unknown_context_is_refused_without_network(
 async def test_a_full_unsigned_credential_is_signed_if_it_names_this_issuer(node: Node) -> None:
     unsigned = (await node.issue(node.award())).json()["credential"]
     unsigned.pop("proof")
+    unsigned.pop("credentialStatus")  # the node assigns status slots
     unsigned["id"] = "urn:uuid:0b7f4a0e-6d7c-4d8e-9f2a-3c4b5d6e7f80"
     response = await node.issue(unsigned)
     assert response.status_code == 201, response.text
@@ -311,6 +313,15 @@ async def test_a_did_web_issuer_signs_with_its_did_document_key(
 async def test_a_relative_credential_id_is_refused(node: Node) -> None:
     unsigned = (await node.issue(node.award())).json()["credential"]
     unsigned.pop("proof")
+    unsigned.pop("credentialStatus")  # the node assigns status slots
     unsigned["id"] = "cred-1"
     problem = _problem(await node.issue(unsigned), 422, "validation-failed")
     assert "id" in {e["path"] for e in problem["errors"]}
+
+
+async def test_a_submitted_credential_status_is_refused(node: Node) -> None:
+    unsigned = (await node.issue(node.award())).json()["credential"]
+    unsigned.pop("proof")
+    unsigned["id"] = "urn:uuid:2b7f4a0e-6d7c-4d8e-9f2a-3c4b5d6e7f82"
+    problem = _problem(await node.issue(unsigned), 422, "validation-failed")
+    assert "credentialStatus" in {e["path"] for e in problem["errors"]}

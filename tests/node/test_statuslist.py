@@ -92,3 +92,14 @@ def test_a_nearly_full_list_still_finds_the_free_index() -> None:
     assert random_free_index(taken) == 4242
     with pytest.raises(StatusListError, match="full"):
         random_free_index(set(range(MIN_LIST_BITS)))
+
+
+def test_a_damaged_or_oversized_list_is_refused_not_inflated() -> None:
+    good = Bitstring().encode()
+    raw = bytearray(base64.urlsafe_b64decode(good[1:] + "=" * (-len(good[1:]) % 4)))
+    raw[12] ^= 0xFF  # damage the deflate stream
+    with pytest.raises(StatusListError):
+        Bitstring.decode("u" + base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("="))
+    bomb = gzip.compress(bytes(32 * 1024 * 1024))  # 32 MiB of zeros in a few KiB
+    with pytest.raises(StatusListError, match="inflates beyond"):
+        Bitstring.decode("u" + base64.urlsafe_b64encode(bomb).decode().rstrip("="))
