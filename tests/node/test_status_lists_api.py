@@ -18,11 +18,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
-from starlette.routing import NoMatchFound
 
-from node.api import create_app, routes_revocations
+from node.api import create_app
 from node.catalogue import create_achievement
 from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.dataintegrity import credential_digest, verify_credential
@@ -38,15 +36,6 @@ from node.status_lists import StatusListCredential, StatusListFormatError, reser
 from node.tokens import create_token
 
 INTEROP_DIR = Path(__file__).resolve().parents[1] / "interop"
-
-
-def mounted(app: FastAPI) -> FastAPI:
-    """The app with the revocation routes, whether or not create_app mounts them yet."""
-    try:
-        app.url_path_for("revocations")
-    except NoMatchFound:
-        app.include_router(routes_revocations.router)
-    return app
 
 
 def set_bits_by_hand(encoded: str) -> tuple[int, list[int]]:
@@ -121,7 +110,7 @@ async def node(index_engine: Engine, tmp_path: Path) -> AsyncIterator[Node]:
         "other": create_token(index_engine, "other", {"issue", "revoke", "admin"}),
     }
     issuer = CredentialIssuer(index_engine, "uni", key)
-    app = mounted(create_app(Settings(data_dir=tmp_path), index_engine, credentials=issuer))
+    app = create_app(Settings(data_dir=tmp_path), index_engine, credentials=issuer)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://node"
     ) as client:
@@ -292,7 +281,7 @@ async def test_an_unchanged_list_is_not_signed_again_and_answers_304(node: Node)
 
 async def test_unknown_lists_and_nodes_without_a_key(node: Node, tmp_path: Path) -> None:
     _problem(await node.client.get("/v1/status-lists/sl_unknown"), 404, "not-found")
-    app = mounted(create_app(Settings(data_dir=tmp_path), node.engine))
+    app = create_app(Settings(data_dir=tmp_path), node.engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://n") as bare:
         _problem(await bare.get("/v1/status-lists/sl_x"), 503, "issuing-unavailable")
 
