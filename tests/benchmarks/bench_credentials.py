@@ -41,9 +41,9 @@ if __name__ == "__main__":  # run as a script from anywhere: import the project'
 import pytest
 from pyld import jsonld
 
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, validate_award
+from node.credentials.annex import validate_award
 from node.credentials.annex_credential import validate_credential
-from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
+from node.credentials.build import IssuerProfile, build_credential
 from node.credentials.dataintegrity import (
     CRYPTOSUITE,
     PROOF_PURPOSE,
@@ -62,6 +62,7 @@ from node.credentials.fastpath import (
 )
 from node.credentials.loader import default_loader
 from node.credentials.multikey import Ed25519SigningKey, multibase_encode
+from tests.node.samples import academy_profile, achievement
 
 COUNT = int(os.environ.get("BENCH_CREDENTIALS", "2000"))
 SAMPLE = min(COUNT, 200)  # credentials timed step by step
@@ -72,22 +73,11 @@ SEED = bytes(range(32))
 CREATED = "2026-11-24T10:00:00Z"
 ISSUED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
-ACHIEVEMENT = AchievementVersion(
-    "ach_dpf", 1, "academy", EXAMPLE_ACHIEVEMENT, datetime(2026, 11, 1, tzinfo=UTC)
-)
+ACHIEVEMENT = achievement()
 
 
 def profile(key: Ed25519SigningKey) -> IssuerProfile:
-    return IssuerProfile(
-        issuer_id="academy",
-        did=key.did,
-        legal_name="Rīga Technical Academy",
-        legal_identifier="LV90000012345",
-        country="LV",
-        region="Rīga",
-        qa_register="DEQAR",
-        qa_identifier="DEQARINST0123",
-    )
+    return academy_profile(key.did)
 
 
 def awards(count: int) -> list[dict[str, Any]]:

@@ -25,10 +25,9 @@ from node.credentials import (
     sign_credential,
     verify_credential,
 )
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
-from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
 from node.credentials.dataintegrity import hash_data, proof_configuration
 from node.credentials.multikey import base58btc_decode, base58btc_encode
+from tests.node.samples import academy_credential
 
 # The W3C examples context, as the specification's test vectors use it (test only).
 EXAMPLES_CONTEXT_URL = "https://www.w3.org/ns/credentials/examples/v2"
@@ -179,34 +178,7 @@ def sample_micro_credential(issuer_did: str) -> dict[str, Any]:
 
 def mcledger_credential(issuer_did: str) -> dict[str, Any]:
     """A full micro-credential as the node builds it (VC 2.0 + Open Badges 3.0 + mcledger)."""
-    achievement = AchievementVersion(
-        "ach_dpf", 1, "academy", EXAMPLE_ACHIEVEMENT, datetime(2026, 11, 1, tzinfo=UTC)
-    )
-    profile = IssuerProfile(
-        issuer_id="academy",
-        did=issuer_did,
-        legal_name="Rīga Technical Academy",
-        legal_identifier="LV90000012345",
-        country="LV",
-        region="Rīga",
-        qa_register="DEQAR",
-        qa_identifier="DEQARINST0123",
-    )
-    status = {
-        "id": "https://academy.example/v1/status-lists/1#42",
-        "type": "BitstringStatusListEntry",
-        "statusPurpose": "revocation",
-        "statusListIndex": "42",
-        "statusListCredential": "https://academy.example/v1/status-lists/1",
-    }
-    return build_credential(
-        profile,
-        achievement,
-        EXAMPLE_AWARD,
-        credential_id="urn:uuid:0f3e6c1a-52d4-4f8e-9b0c-7a2d9e4b6f11",
-        issued_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
-        status_entry=status,
-    )
+    return academy_credential(issuer_did)
 
 
 def leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
-from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
+from node.credentials.annex import EXAMPLE_AWARD
+from node.credentials.build import build_credential
 from node.credentials.dataintegrity import (
     CanonicalizationError,
     canonicalize,
@@ -27,33 +27,13 @@ from node.credentials.dataintegrity import (
 from node.credentials.fastpath import ShapeCache, document_shape, sign_and_digest
 from node.credentials.loader import default_loader
 from node.credentials.multikey import Ed25519SigningKey, resolve_did_key
+from tests.node.samples import academy_profile, achievement, status_entry
 
 KEY = Ed25519SigningKey.from_seed(bytes(range(32)))
 LEARNER_KEY = Ed25519SigningKey.from_seed(bytes(range(1, 33)))
-ACHIEVEMENT = AchievementVersion(
-    "ach_dpf", 1, "academy", EXAMPLE_ACHIEVEMENT, datetime(2026, 11, 1, tzinfo=UTC)
-)
-PROFILE = IssuerProfile(
-    issuer_id="academy",
-    did=KEY.did,
-    legal_name="Rīga Technical Academy",
-    legal_identifier="LV90000012345",
-    country="LV",
-    region="Rīga",
-    qa_register="DEQAR",
-    qa_identifier="DEQARINST0123",
-)
+ACHIEVEMENT = achievement()
+PROFILE = academy_profile(KEY.did)
 CREATED = "2026-11-24T10:00:00Z"
-
-
-def status_entry(index: int) -> dict[str, Any]:
-    return {
-        "id": f"https://academy.example/v1/status-lists/1#{index}",
-        "type": "BitstringStatusListEntry",
-        "statusPurpose": "revocation",
-        "statusListIndex": str(index),
-        "statusListCredential": "https://academy.example/v1/status-lists/1",
-    }
 
 
 def credential(

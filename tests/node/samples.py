@@ -1,0 +1,63 @@
+"""Sample issuers, achievements and status entries shared by the credential tests and
+benchmarks (one place, so the samples cannot drift apart)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
+from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
+
+ISSUED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+ACADEMY = "https://academy.example"
+
+
+def academy_profile(did: str) -> IssuerProfile:
+    return IssuerProfile(
+        issuer_id="academy",
+        did=did,
+        legal_name="Rīga Technical Academy",
+        legal_identifier="LV90000012345",
+        country="LV",
+        region="Rīga",
+        qa_register="DEQAR",
+        qa_identifier="DEQARINST0123",
+    )
+
+
+def achievement(
+    body: Mapping[str, Any] = EXAMPLE_ACHIEVEMENT,
+    *,
+    achievement_id: str = "ach_dpf",
+    version: int = 1,
+    issuer_id: str = "academy",
+) -> AchievementVersion:
+    return AchievementVersion(
+        achievement_id, version, issuer_id, dict(body), datetime(2026, 11, 1, tzinfo=UTC)
+    )
+
+
+def status_entry(index: int = 42, base: str = ACADEMY) -> dict[str, Any]:
+    return {
+        "id": f"{base}/v1/status-lists/1#{index}",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": str(index),
+        "statusListCredential": f"{base}/v1/status-lists/1",
+    }
+
+
+def academy_credential(
+    issuer_did: str, credential_id: str = "urn:uuid:0f3e6c1a-52d4-4f8e-9b0c-7a2d9e4b6f11"
+) -> dict[str, Any]:
+    """A full micro-credential as the node builds it (VC 2.0 + Open Badges 3.0 + mcledger)."""
+    return build_credential(
+        academy_profile(issuer_did),
+        achievement(),
+        EXAMPLE_AWARD,
+        credential_id=credential_id,
+        issued_at=ISSUED_AT,
+        status_entry=status_entry(),
+    )
