@@ -11,7 +11,7 @@ from rich.console import Console
 from cli.options import DataDirOption
 from node.settings import load_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a token or URL must not be wrapped
 
 
 def serve_command(
