@@ -16,6 +16,15 @@ check, in this order, pass or fail:
   the anchor's block). Without it the anchor says only that *some* registered issuer
   vouches for the digest, not the one the credential names.
 
+- ``status.revocation`` / ``status.suspension``: one check per ``credentialStatus``
+  entry (named by its ``statusPurpose``; W3C Bitstring Status List v1.0). The list
+  credential is fetched from ``statusListCredential`` (http/https only, 10 s, 2 MiB), its
+  ``eddsa-rdfc-2022`` signature verified with its did:key, its issuer and signer must be
+  the credential's issuer, its id the URL and its purpose the entry's; the bit at
+  ``statusListIndex`` (index 0 = the most significant bit of the first byte) must be 0.
+  A list that cannot be fetched or verified fails the check, with the reason. The list
+  shows a revocation at once; ``digest.notRevoked`` shows it once it is anchored.
+
 A copy without ``anchorProof`` fails every chain check ("not anchored yet"); nothing is
 ever skipped into a pass. Stacking: each ``credentialSubject.components[]`` entry
 (``id``, ``digest``) becomes a child report, verified in full from the component's own
@@ -24,10 +33,16 @@ learner's copy when one is given; a component without a copy fails.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from anchoring.bundle import ProofBundle
 from anchoring.chain import ChainClient
@@ -42,7 +57,9 @@ from anchoring.verify import (
 )
 from node.credentials.dataintegrity import ANCHOR_PROPERTY, credential_digest, verify_credential
 from node.credentials.multikey import resolve_did_key
+from node.credentials.statuslist import StatusListError
 from node.errors import NodeError
+from node.status_lists import ENTRY_TYPE, StatusListCredential, StatusListFormatError
 
 CREDENTIAL_SIGNATURE = "credential.signature"
 CREDENTIAL_ISSUER = "credential.issuer"
@@ -51,6 +68,10 @@ CREDENTIAL_ID = "credential.id"
 ISSUER_DID = "issuer.did"
 COMPONENT_PROVIDED = "component.provided"
 COMPONENT_DIGEST = "component.digest"
+STATUS_REVOCATION = "status.revocation"
+STATUS_SUSPENSION = "status.suspension"
+STATUS_MALFORMED = "status"
+"""A ``credentialStatus`` entry that names no usable ``statusPurpose``."""
 
 CREDENTIAL_CHECK_NAMES = (
     CREDENTIAL_SIGNATURE,
@@ -61,7 +82,66 @@ CREDENTIAL_CHECK_NAMES = (
     ISSUER_DID,
 )
 """Every check a credential's report carries, in report order (a component's report
-starts with ``component.provided`` and ``component.digest``)."""
+starts with ``component.provided`` and ``component.digest``); one ``status.<purpose>``
+check per ``credentialStatus`` entry follows them."""
+
+STATUS_FETCH_TIMEOUT = 10.0
+STATUS_LIST_MAX_BYTES = 2 * 1024 * 1024
+_PURPOSE_NAME = re.compile(r"[a-z][a-zA-Z]{0,31}")
+_STATUS_VERBS = {"revocation": "revoked", "suspension": "suspended"}
+
+FetchJson = Callable[[str], Mapping[str, Any]]
+"""Fetches a status list credential: its URL to the JSON object it serves; raises on
+any failure (the message becomes the failed check's detail)."""
+
+
+class StatusFetchError(NodeError):
+    """A status list credential could not be fetched or is not a JSON object."""
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise StatusFetchError(f"redirected to a URL that is not http(s): {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+def fetch_json(url: str) -> dict[str, Any]:
+    """GET ``url`` (http or https only) with a 10 s timeout and a 2 MiB cap; the JSON
+    object it serves. Raises StatusFetchError on any failure."""
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise StatusFetchError(f"not an http(s) URL: {url}")
+    request = urllib.request.Request(
+        url, headers={"Accept": "application/vc+ld+json, application/ld+json, application/json"}
+    )
+    try:
+        with _OPENER.open(request, timeout=STATUS_FETCH_TIMEOUT) as response:
+            body = response.read(STATUS_LIST_MAX_BYTES + 1)
+    except StatusFetchError:
+        raise
+    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad URLs
+        raise StatusFetchError(f"{type(exc).__name__}: {exc}") from None
+    if len(body) > STATUS_LIST_MAX_BYTES:
+        raise StatusFetchError(f"the response is larger than {STATUS_LIST_MAX_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise StatusFetchError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise StatusFetchError("not a JSON object")
+    return document
+
 
 NOT_ANCHORED = f"not anchored yet: no {ANCHOR_PROPERTY}"
 
@@ -126,10 +206,13 @@ def verify_credential_file(
     document: Mapping[str, Any],
     chain: ChainReader,
     components: Sequence[Mapping[str, Any]] = (),
+    *,
+    fetch_json: FetchJson = fetch_json,
 ) -> CredentialReport:
     """Verify the learner's copy ``document`` and, recursively, the component credentials it
-    lists, each from its own learner's copy in ``components`` (matched by ``id``)."""
-    return _verify(document, chain, components, path=())[0]
+    lists, each from its own learner's copy in ``components`` (matched by ``id``).
+    ``fetch_json`` fetches the status list credentials its ``credentialStatus`` names."""
+    return _verify(document, chain, components, (), fetch_json)[0]
 
 
 def _verify(
@@ -137,6 +220,7 @@ def _verify(
     chain: ChainReader,
     pool: Sequence[Mapping[str, Any]],
     path: tuple[str, ...],
+    fetch: FetchJson,
 ) -> tuple[CredentialReport, bytes | str]:
     """The report, and the credential's digest (or why it cannot be taken)."""
     credential_id = document.get("id") if isinstance(document.get("id"), str) else None
@@ -172,8 +256,11 @@ def _verify(
                 *chain.verify_bundle(bundle).checks,
                 _check_issuer_did(chain, bundle, issuer),
             ]
+    checks += _status_checks(document, issuer, fetch)
     here = (*path, credential_id or "")
-    children = tuple(_component(entry, chain, pool, here) for entry in _listed_components(document))
+    children = tuple(
+        _component(entry, chain, pool, here, fetch) for entry in _listed_components(document)
+    )
     return CredentialReport(tuple(checks), credential_id, children), digest
 
 
@@ -265,6 +352,111 @@ def _check_issuer_did(chain: ChainReader, bundle: ProofBundle, issuer: str | Non
     return Check(ISSUER_DID, True, f"{address} is registered as {issuer}")
 
 
+def _status_checks(
+    document: Mapping[str, Any], issuer: str | None, fetch: FetchJson
+) -> list[Check]:
+    """One check per ``credentialStatus`` entry; none when the credential has none."""
+    status = document.get("credentialStatus")
+    if status is None:
+        return []
+    entries = status if isinstance(status, list) else [status]
+    if not entries:
+        return [Check(STATUS_MALFORMED, False, "credentialStatus is an empty list")]
+    return [_check_status(entry, issuer, fetch) for entry in entries]
+
+
+def _check_status(entry: Any, issuer: str | None, fetch: FetchJson) -> Check:
+    if not isinstance(entry, Mapping):
+        return Check(
+            STATUS_MALFORMED, False, f"a credentialStatus entry is not an object: {entry!r}"
+        )
+    purpose = entry.get("statusPurpose")
+    if not isinstance(purpose, str) or not _PURPOSE_NAME.fullmatch(purpose):
+        return Check(
+            STATUS_MALFORMED, False, f"a credentialStatus entry's statusPurpose: {purpose!r}"
+        )
+    name = f"status.{purpose}"
+    types = entry.get("type")
+    if ENTRY_TYPE not in (types if isinstance(types, list) else [types]):
+        return Check(name, False, f"not a {ENTRY_TYPE}: type {types!r}")
+    if purpose not in _STATUS_VERBS:
+        return Check(name, False, f"statusPurpose {purpose!r} is not one this verifier checks")
+    if entry.get("statusSize", 1) not in (1, "1"):
+        return Check(name, False, f"statusSize {entry.get('statusSize')!r} is not supported")
+    raw_index = entry.get("statusListIndex")
+    if isinstance(raw_index, str) and raw_index.isascii() and raw_index.isdigit():
+        index = int(raw_index)
+    elif isinstance(raw_index, int) and not isinstance(raw_index, bool) and raw_index >= 0:
+        index = raw_index
+    else:
+        return Check(name, False, f"statusListIndex is not a non-negative integer: {raw_index!r}")
+    url = entry.get("statusListCredential")
+    if not isinstance(url, str) or not url:
+        return Check(name, False, "the entry names no statusListCredential")
+    if issuer is None:
+        return Check(name, False, "the credential names no issuer id to check the list against")
+    try:
+        listed = _verified_list(url, purpose, issuer, fetch)
+        bit = listed.bits().get(index)
+    except (StatusFetchError, StatusListFormatError, StatusListError) as exc:
+        return Check(name, False, f"the status list at {url}: {exc}")
+    if bit:
+        return Check(
+            name, False, f"{_STATUS_VERBS[purpose]} per the status list published at {url}"
+        )
+    return Check(
+        name,
+        True,
+        f"not {_STATUS_VERBS[purpose]}: bit {index} is 0 in the list at {url}"
+        f" (valid from {listed.valid_from})",
+    )
+
+
+def _verified_list(url: str, purpose: str, issuer: str, fetch: FetchJson) -> StatusListCredential:
+    """The list credential at ``url``, fetched and checked; raises with the reason."""
+    try:
+        document = fetch(url)
+    except Exception as exc:  # an injected fetcher may raise anything: a failure, not a crash
+        detail = str(exc) if isinstance(exc, StatusFetchError) else f"{type(exc).__name__}: {exc}"
+        raise StatusFetchError(f"cannot fetch it: {detail}") from None
+    if not isinstance(document, Mapping):
+        raise StatusFetchError("cannot fetch it: not a JSON object")
+    try:
+        result = verify_credential(document, resolve_did_key)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed document
+        raise StatusListFormatError(f"cannot verify it: {type(exc).__name__}: {exc}") from None
+    if not result.ok:
+        raise StatusListFormatError(f"its signature: {result.detail}")
+    signer = (result.verification_method or "").partition("#")[0]
+    listed = StatusListCredential.from_json(document)
+    if listed.issuer != issuer:
+        raise StatusListFormatError(
+            f"issued by {listed.issuer}, but the credential's issuer is {issuer}"
+        )
+    if signer != issuer:
+        raise StatusListFormatError(f"signed by {signer}, but the credential's issuer is {issuer}")
+    if listed.url != url:
+        raise StatusListFormatError(f"its id is {listed.url}, not the URL it was fetched from")
+    if str(listed.purpose) != purpose:
+        raise StatusListFormatError(
+            f"its statusPurpose is {listed.purpose}, the entry's is {purpose}"
+        )
+    valid_until = document.get("validUntil")
+    if isinstance(valid_until, str) and _is_past(valid_until):
+        raise StatusListFormatError(f"it expired at {valid_until} (validUntil)")
+    return listed
+
+
+def _is_past(timestamp: str) -> bool:
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment < datetime.now(UTC)
+
+
 def _listed_components(document: Mapping[str, Any]) -> list[Any]:
     subjects = document.get("credentialSubject")
     if not isinstance(subjects, list):
@@ -277,7 +469,11 @@ def _listed_components(document: Mapping[str, Any]) -> list[Any]:
 
 
 def _component(
-    entry: Any, chain: ChainReader, pool: Sequence[Mapping[str, Any]], path: tuple[str, ...]
+    entry: Any,
+    chain: ChainReader,
+    pool: Sequence[Mapping[str, Any]],
+    path: tuple[str, ...],
+    fetch: FetchJson,
 ) -> CredentialReport:
     component_id = entry.get("id") if isinstance(entry, Mapping) else None
     listed = entry.get("digest") if isinstance(entry, Mapping) else None
@@ -288,7 +484,7 @@ def _component(
     copy = next((doc for doc in pool if doc.get("id") == component_id), None)
     if copy is None:
         return _missing(component_id, "component not provided (give its learner's copy)")
-    report, digest = _verify(copy, chain, pool, path)
+    report, digest = _verify(copy, chain, pool, path, fetch)
     if not isinstance(digest, bytes):
         matches = Check(COMPONENT_DIGEST, False, f"cannot take the digest: {digest}")
     elif digest.hex() != listed:

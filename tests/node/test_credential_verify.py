@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import copy
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
-from anchoring.anvil import AnvilProcess
+from anchoring.anvil import AnvilProcess, free_loopback_port
+from node.api import create_app
 from node.batches import proof_status
 from node.catalogue import create_achievement
 from node.credential_verify import (
     COMPONENT_DIGEST,
     COMPONENT_PROVIDED,
     CREDENTIAL_CHECK_NAMES,
+    STATUS_REVOCATION,
+    STATUS_SUSPENSION,
     ChainReader,
     CredentialReport,
     verify_credential_file,
@@ -28,6 +36,9 @@ from node.credentials.multikey import Ed25519SigningKey
 from node.issuance import IssuedCredential
 from node.service import Node, open_node
 from node.settings import load_settings
+from node.tokens import create_token
+
+ALL_CHECKS = [*CREDENTIAL_CHECK_NAMES, STATUS_REVOCATION, STATUS_SUSPENSION]
 
 
 @dataclass
@@ -36,6 +47,29 @@ class Issued:
     chain: ChainReader
     copies: dict[str, dict[str, Any]]  # name -> the learner's copy
     digests: dict[str, str]
+    url: str  # the live node, which publishes the status lists
+    token: str  # may revoke and suspend
+    achievement: str
+
+
+@contextmanager
+def _serving(node: Node, port: int) -> Iterator[None]:
+    """The node's HTTP API under uvicorn on a loopback port, in a thread."""
+    app = create_app(node.settings, node.engine, credentials=node.credentials)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _issue(node: Node, achievement: str, **changes: Any) -> IssuedCredential:
@@ -60,33 +94,39 @@ def _copy(node: Node, issued: IssuedCredential) -> dict[str, Any]:
 def issued(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
     """Two anchored components, a stack of both (anchored later), and one never anchored."""
     tmp: Path = tmp_path_factory.mktemp("verify")
+    port = free_loopback_port()
     settings = load_settings(
         data_dir=tmp / "data",
         rpc_url=anvil.rpc_url,
         database_url=f"sqlite:///{tmp / 'index.sqlite3'}",
         dev=True,
+        node_url=f"http://127.0.0.1:{port}",
     )
     node = open_node(settings)
     try:
-        achievement = create_achievement(node.engine, "local", EXAMPLE_ACHIEVEMENT).id
-        first = _issue(node, achievement, place="Tartu")
-        second = _issue(node, achievement, place="Kaunas")
-        _anchor(node)
-        components = [{"id": c.credential["id"], "digest": c.digest} for c in (first, second)]
-        stack = _issue(node, achievement, components=components)
-        _anchor(node)
-        pending = _issue(node, achievement)
-        yield Issued(
-            node,
-            ChainReader(anvil.rpc_url),
-            {
-                "first": _copy(node, first),
-                "second": _copy(node, second),
-                "stack": _copy(node, stack),
-                "pending": pending.credential,
-            },
-            {"first": first.digest, "second": second.digest, "stack": stack.digest},
-        )
+        with _serving(node, port):
+            achievement = create_achievement(node.engine, "local", EXAMPLE_ACHIEVEMENT).id
+            first = _issue(node, achievement, place="Tartu")
+            second = _issue(node, achievement, place="Kaunas")
+            _anchor(node)
+            components = [{"id": c.credential["id"], "digest": c.digest} for c in (first, second)]
+            stack = _issue(node, achievement, components=components)
+            _anchor(node)
+            pending = _issue(node, achievement)
+            yield Issued(
+                node,
+                ChainReader(anvil.rpc_url),
+                {
+                    "first": _copy(node, first),
+                    "second": _copy(node, second),
+                    "stack": _copy(node, stack),
+                    "pending": pending.credential,
+                },
+                {"first": first.digest, "second": second.digest, "stack": stack.digest},
+                settings.node_url,
+                create_token(node.engine, settings.issuer_id, {"revoke"}),
+                achievement,
+            )
     finally:
         node.close()
 
@@ -97,7 +137,7 @@ def _failed(report: CredentialReport) -> set[str]:
 
 def test_an_anchored_copy_passes_every_check_by_name(issued: Issued) -> None:
     report = verify_credential_file(issued.copies["first"], issued.chain)
-    assert [c.name for c in report.checks] == list(CREDENTIAL_CHECK_NAMES)
+    assert [c.name for c in report.checks] == ALL_CHECKS
     assert report.ok, [c for c in report.checks if not c.passed]
     assert report.credential_id == issued.copies["first"]["id"]
     assert issued.digests["first"] in report.check("credential.digest").detail
@@ -120,7 +160,8 @@ def test_a_copy_without_anchor_proof_never_passes_the_chain_checks(issued: Issue
     assert not report.ok
     assert report.check("credential.signature").passed
     assert report.check("credential.issuer").passed
-    chain_checks = [c for c in report.checks if not c.name.startswith("credential.")]
+    chain_checks = [c for c in report.checks if not c.name.startswith(("credential.", "status."))]
+    assert report.check(STATUS_REVOCATION).passed  # the status list needs no anchor
     chain_checks.append(report.check("credential.digest"))
     assert chain_checks and all(
         not c.passed and "not anchored yet: no anchorProof" in c.detail for c in chain_checks
@@ -139,7 +180,7 @@ def test_a_malformed_anchor_proof_fails_the_bundle_format(issued: Issued) -> Non
     report = verify_credential_file(broken, issued.chain)
     assert report.check("credential.signature").passed
     assert not report.check("bundle.format").passed
-    assert len(report.checks) == len(CREDENTIAL_CHECK_NAMES)
+    assert len(report.checks) == len(ALL_CHECKS)
 
 
 def test_a_credential_signed_by_another_key_fails_the_issuer_check(issued: Issued) -> None:
@@ -174,7 +215,9 @@ def test_an_issuer_registered_under_another_did_fails_issuer_did(issued: Issued)
     report = verify_credential_file(
         {**signed, ANCHOR_PROPERTY: status.bundle.to_json()}, issued.chain
     )
-    assert _failed(report) == {"issuer.did"}
+    # The status lists it names are the node issuer's, not the other DID's: they fail too.
+    assert _failed(report) == {"issuer.did", STATUS_REVOCATION, STATUS_SUSPENSION}
+    assert f"the credential's issuer is {other.did}" in report.check(STATUS_REVOCATION).detail
     assert "is registered as did:key:" in report.check("issuer.did").detail
 
 
@@ -189,7 +232,7 @@ def test_a_stack_verifies_as_a_tree(issued: Issued) -> None:
     ]
     for child in report.components:
         names = [c.name for c in child.checks]
-        assert names == [COMPONENT_PROVIDED, COMPONENT_DIGEST, *CREDENTIAL_CHECK_NAMES]
+        assert names == [COMPONENT_PROVIDED, COMPONENT_DIGEST, *ALL_CHECKS]
     tree = report.to_json()
     assert [child["ok"] for child in tree["components"]] == [True, True]
     assert all(child["components"] == [] for child in tree["components"])
@@ -214,3 +257,103 @@ def test_a_tampered_component_fails_its_digest_against_the_stack(issued: Issued)
     assert not report.ok
     second = report.components[1]
     assert {COMPONENT_DIGEST, "credential.signature", "credential.digest"} <= _failed(second)
+
+
+# -- the Bitstring Status List checks, against the live node over real HTTP ----------------
+
+
+def _post(issued: Issued, credential_id: str, action: str, body: Any = None) -> httpx.Response:
+    response = httpx.post(
+        f"{issued.url}/v1/credentials/{credential_id}/{action}",
+        json=body if body is not None else {},
+        headers={"Authorization": f"Bearer {issued.token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _status(issued: Issued, credential: dict[str, Any]) -> dict[str, Any]:
+    report = verify_credential_file(credential, issued.chain)
+    return {c.name: c for c in report.checks if c.name.startswith("status")}
+
+
+def test_an_issued_credential_passes_both_status_checks_over_http(issued: Issued) -> None:
+    credential = _issue(issued.node, issued.achievement).credential
+    purposes = {entry["statusPurpose"] for entry in credential["credentialStatus"]}
+    assert purposes == {"revocation", "suspension"}
+    for entry in credential["credentialStatus"]:
+        assert entry["statusListCredential"].startswith(issued.url)
+    checks = _status(issued, credential)
+    assert set(checks) == {STATUS_REVOCATION, STATUS_SUSPENSION}
+    assert all(c.passed for c in checks.values()), checks
+    assert "not revoked" in checks[STATUS_REVOCATION].detail
+    # A single entry object (not a list) is read the same way.
+    single = {**credential, "credentialStatus": credential["credentialStatus"][0]}
+    report = verify_credential_file(single, issued.chain)
+    assert [c.name for c in report.checks if c.name.startswith("status")] == [
+        f"status.{credential['credentialStatus'][0]['statusPurpose']}"
+    ]
+
+
+def test_a_revocation_fails_the_status_check_within_a_second(issued: Issued) -> None:
+    credential = _issue(issued.node, issued.achievement).credential
+    assert _status(issued, credential)[STATUS_REVOCATION].passed
+    _post(issued, credential["id"], "revoke", {"reason": 2})
+    revoked_at = time.monotonic()
+    checks = _status(issued, credential)
+    elapsed = time.monotonic() - revoked_at
+    assert not checks[STATUS_REVOCATION].passed
+    assert checks[STATUS_REVOCATION].detail.startswith("revoked per the status list published at")
+    assert elapsed < 1.0, elapsed
+    assert checks[STATUS_SUSPENSION].passed  # revoking moves no suspension bit
+
+
+def test_a_suspension_fails_and_lifting_it_passes_again(issued: Issued) -> None:
+    credential = _issue(issued.node, issued.achievement).credential
+    _post(issued, credential["id"], "suspend", {"note": "under review"})
+    checks = _status(issued, credential)
+    assert not checks[STATUS_SUSPENSION].passed
+    assert checks[STATUS_SUSPENSION].detail.startswith("suspended per the status list")
+    assert checks[STATUS_REVOCATION].passed
+    _post(issued, credential["id"], "unsuspend")
+    assert all(c.passed for c in _status(issued, credential).values())
+
+
+def test_an_unreachable_or_forged_list_fails_the_status_check(issued: Issued) -> None:
+    credential = copy.deepcopy(_issue(issued.node, issued.achievement).credential)
+    dead = f"http://127.0.0.1:{free_loopback_port()}/v1/status-lists/nowhere"
+    for entry in credential["credentialStatus"]:
+        entry["statusListCredential"] = dead  # the signature fails too; the status must also
+    checks = _status(issued, credential)
+    assert set(checks) == {STATUS_REVOCATION, STATUS_SUSPENSION}
+    for check in checks.values():
+        assert not check.passed and "cannot fetch it" in check.detail, check
+
+    kept = _issue(issued.node, issued.achievement).credential
+    entries = {e["statusPurpose"]: e for e in kept["credentialStatus"]}
+    listed = httpx.get(entries["revocation"]["statusListCredential"], timeout=10).json()
+
+    def serve(document: dict[str, Any]) -> Any:
+        return lambda url: document
+
+    tampered = copy.deepcopy(listed)
+    tampered["credentialSubject"]["encodedList"] = listed["credentialSubject"]["encodedList"]
+    tampered["validFrom"] = "2020-01-01T00:00:00Z"
+    report = verify_credential_file(kept, issued.chain, fetch_json=serve(tampered))
+    assert "signature" in report.check(STATUS_REVOCATION).detail
+    assert not report.check(STATUS_REVOCATION).passed
+    # The right list served for the other purpose fails on the purpose (or the id).
+    report = verify_credential_file(kept, issued.chain, fetch_json=serve(listed))
+    assert report.check(STATUS_REVOCATION).passed
+    assert not report.check(STATUS_SUSPENSION).passed
+    # A list of another issuer, validly signed by it, fails.
+    other = Ed25519SigningKey.generate()
+    foreign = {k: v for k, v in listed.items() if k != "proof"} | {"issuer": other.did}
+    signed = sign_credential(foreign, other, other.verification_method, "2026-11-20T10:00:00Z")
+    report = verify_credential_file(kept, issued.chain, fetch_json=serve(signed))
+    assert "credential's issuer is" in report.check(STATUS_REVOCATION).detail
+    # A non-http URL is refused before any fetch.
+    for entry in kept["credentialStatus"]:
+        entry["statusListCredential"] = "file:///etc/passwd"
+    assert "not an http(s) URL" in _status(issued, kept)[STATUS_REVOCATION].detail
