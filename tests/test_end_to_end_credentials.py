@@ -28,7 +28,11 @@ from test_end_to_end import (  # the running node and its helpers; fixtures by n
 from typer.testing import CliRunner
 
 from cli.issue import credential_file_name, issue_command
-from node.credential_verify import CREDENTIAL_CHECK_NAMES
+from node.credential_verify import (
+    CREDENTIAL_CHECK_NAMES,
+    STATUS_REVOCATION,
+    STATUS_SUSPENSION,
+)
 from node.credentials.annex import EXAMPLE_ACHIEVEMENT
 from node.credentials.dataintegrity import credential_digest
 
@@ -131,7 +135,8 @@ def test_issue_anchor_fetch_and_verify_credentials(
     for copy in copies:
         code, report = _verify(node, anvil.rpc_url, str(copy))
         assert code == 0, report
-        assert [c["name"] for c in report["checks"]] == list(CREDENTIAL_CHECK_NAMES)
+        names = [c["name"] for c in report["checks"]]
+        assert names == [*CREDENTIAL_CHECK_NAMES, STATUS_REVOCATION, STATUS_SUSPENSION]
         assert all(c["passed"] for c in report["checks"])
 
     tampered = json.loads(copies[0].read_text(encoding="utf-8"))
