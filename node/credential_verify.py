@@ -39,7 +39,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,7 +54,12 @@ from anchoring.verify import (
     unparsable_bundle_report,
     verify_bundle,
 )
-from node.credentials.dataintegrity import ANCHOR_PROPERTY, credential_digest, verify_credential
+from node.credentials.dataintegrity import (
+    ANCHOR_PROPERTY,
+    credential_digest,
+    is_past,
+    verify_credential,
+)
 from node.credentials.multikey import resolve_did_key
 from node.credentials.statuslist import StatusListError
 from node.errors import NodeError
@@ -442,19 +446,9 @@ def _verified_list(url: str, purpose: str, issuer: str, fetch: FetchJson) -> Sta
             f"its statusPurpose is {listed.purpose}, the entry's is {purpose}"
         )
     valid_until = document.get("validUntil")
-    if isinstance(valid_until, str) and _is_past(valid_until):
+    if isinstance(valid_until, str) and is_past(valid_until):
         raise StatusListFormatError(f"it expired at {valid_until} (validUntil)")
     return listed
-
-
-def _is_past(timestamp: str) -> bool:
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return False
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment < datetime.now(UTC)
 
 
 def _listed_components(document: Mapping[str, Any]) -> list[Any]:

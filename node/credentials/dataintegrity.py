@@ -238,7 +238,7 @@ def _verify(
     if not isinstance(proof_value, str):
         return VerificationResult(False, "proof.proofValue: missing", method)
     expires = proof.get("expires")
-    if isinstance(expires, str) and _DATETIME.fullmatch(expires) and _is_past(expires):
+    if isinstance(expires, str) and _DATETIME.fullmatch(expires) and is_past(expires):
         return VerificationResult(False, f"proof.expires: the proof expired at {expires}", method)
     check_contexts(credential, loader)
     unsecured = {k: v for k, v in credential.items() if k not in ("proof", ANCHOR_PROPERTY)}
@@ -273,7 +273,8 @@ def _verify(
     return VerificationResult(True, "signature valid (eddsa-rdfc-2022)", method)
 
 
-def _is_past(timestamp: str) -> bool:
+def is_past(timestamp: str) -> bool:
+    """Whether an XML Schema dateTime lies in the past (no zone = UTC); unparsable = no."""
     try:
         moment = datetime.fromisoformat(timestamp)
     except ValueError:
