@@ -1,0 +1,139 @@
+"""`mcledger audit`: reconcile the chain's anchored roots with the index."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cli.options import DataDirOption, JsonOption, RpcOption
+from node.settings import load_settings
+
+console = Console()
+_stderr = Console(stderr=True)
+
+CHUNK = 2000
+
+
+def _usage(message: str) -> typer.Exit:
+    _stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def audit_command(
+    rpc: RpcOption = None,
+    from_block: Annotated[
+        int | None,
+        typer.Option(
+            "--from-block",
+            min=0,
+            help="First block to read (default: the recorded deployment's block, else 0).",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Reconcile the contract's RootAnchored events with the index's confirmed batches.
+
+    Reports roots on the chain and not in the index (chain-only), confirmed batches
+    with no event (index-only), fields that differ, and batches whose stored digests
+    no longer hash to their root (tree-mismatch). Exits 1 on any finding, 2 on a usage
+    error. Revocations are not on chain yet and are not audited.
+    """
+    from anchoring.chain import ChainClient
+    from anchoring.ledger import LedgerContract
+    from contracts.toolchain import load_artifact
+    from node.audit import KINDS, audit_anchors
+    from node.chain_setup import DEPLOYMENT_FILE, Deployment, _running_dev_endpoint
+    from node.service import open_engine
+
+    settings = load_settings(data_dir=data_dir, rpc_url=rpc)
+    rpc_url = settings.rpc_url or _running_dev_endpoint(settings)
+    if rpc_url is None:
+        raise _usage("no chain: pass --rpc or set MCLEDGER_RPC_URL (or start `mcledger chain up`)")
+    client = ChainClient(rpc_url, request_timeout=min(settings.tx_timeout, 30.0))
+    deployment = Deployment.load(settings.chain_dir / DEPLOYMENT_FILE)
+    if deployment is not None and deployment.chain_id != client.chain_id:
+        deployment = None
+    address = settings.contract_address or (deployment.contract if deployment else None)
+    if address is None:
+        raise _usage(
+            f"no contract on chain {client.chain_id}: set MCLEDGER_CONTRACT_ADDRESS "
+            "or deploy with `mcledger chain deploy`"
+        )
+    if not client.code_at(address):
+        raise _usage(f"no contract at {address} on chain {client.chain_id}")
+    if from_block is None:
+        same = deployment is not None and deployment.contract.lower() == address.lower()
+        from_block = deployment.block_number if same and deployment else 0
+    head = client.block_number()
+    if from_block > head:
+        raise _usage(f"--from-block {from_block} is past the chain head ({head})")
+
+    ledger = LedgerContract(client, address, load_artifact()["abi"])
+    engine = open_engine(settings)
+    try:
+        if json_out or head - from_block < CHUNK:
+            report = audit_anchors(engine, ledger, from_block=from_block, to_block=head)
+        else:
+            with Progress(
+                TextColumn("reading RootAnchored events"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=_stderr,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("blocks", total=head - from_block + 1)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = audit_anchors(
+                    engine,
+                    ledger,
+                    from_block=from_block,
+                    to_block=head,
+                    chunk=CHUNK,
+                    progress=progress,
+                )
+    finally:
+        engine.dispose()
+
+    if json_out:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        summary = Table(
+            title=f"Audit of {report.contract}, blocks {report.from_block}-{report.to_block}",
+            show_header=False,
+            title_justify="left",
+        )
+        summary.add_row("RootAnchored events read", str(report.events_read))
+        summary.add_row("  by other issuers", str(report.foreign_events))
+        summary.add_row("confirmed batches checked", str(report.batches_checked))
+        counts = report.counts()
+        for kind in KINDS:
+            summary.add_row(f"findings: {kind}", str(counts[kind]))
+        console.print(summary)
+        if report.findings:
+            table = Table("kind", "batch", "root", "field", "index", "chain", "detail")
+            for f in report.findings:
+                table.add_row(
+                    f.kind,
+                    str(f.batch_id) if f.batch_id is not None else "-",
+                    f.root[:16] + "…",
+                    f.field or "-",
+                    "-" if f.index_value is None else str(f.index_value),
+                    "-" if f.chain_value is None else str(f.chain_value),
+                    f.detail,
+                )
+            console.print(table)
+        else:
+            console.print("[green]The index agrees with the chain.[/]")
+    if not report.ok:
+        raise typer.Exit(1)
