@@ -173,7 +173,7 @@ class LedgerContract:
                     from_block=from_block, to_block=to_block, argument_filters=filters or None
                 )
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Web3Exception) as exc:
             raise ChainError(
                 f"eth_getLogs for {name} failed on {self.client.rpc_url}: {exc}"
             ) from exc

@@ -49,11 +49,11 @@ def audit_command(
     from anchoring.ledger import LedgerContract
     from contracts.toolchain import load_artifact
     from node.audit import KINDS, audit_anchors
-    from node.chain_setup import DEPLOYMENT_FILE, Deployment, _running_dev_endpoint
+    from node.chain_setup import DEPLOYMENT_FILE, Deployment, running_dev_endpoint
     from node.service import open_engine
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
-    rpc_url = settings.rpc_url or _running_dev_endpoint(settings)
+    rpc_url = settings.rpc_url or running_dev_endpoint(settings)
     if rpc_url is None:
         raise _usage("no chain: pass --rpc or set MCLEDGER_RPC_URL (or start `mcledger chain up`)")
     client = ChainClient(rpc_url, request_timeout=min(settings.tx_timeout, 30.0))

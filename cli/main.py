@@ -9,6 +9,7 @@ from rich.console import Console
 
 from anchoring.errors import AnchoringError
 from cli.anchor import anchor_command
+from cli.audit import audit_command
 from cli.chain import chain_app
 from cli.issue import erase_command, issue_command
 from cli.merkle import merkle_app
@@ -36,6 +37,7 @@ app.command("prove")(prove_command)
 app.command("revoke")(revoke_command)
 app.command("serve")(serve_command)
 app.command("verify")(verify_command)
+app.command("audit")(audit_command)
 
 _stderr = Console(stderr=True)
 

@@ -92,7 +92,7 @@ def _endpoint_path(settings: Settings) -> Path:
     return settings.chain_dir / ENDPOINT_FILE
 
 
-def _running_dev_endpoint(settings: Settings) -> str | None:
+def running_dev_endpoint(settings: Settings) -> str | None:
     """The RPC URL of a dev Anvil that another `mcledger` process started, if it still runs."""
     try:
         record = json.loads(_endpoint_path(settings).read_text())
@@ -111,7 +111,7 @@ def _load_artifact() -> dict[str, Any]:
 def open_chain(settings: Settings, *, start_dev_chain: bool = False) -> ChainContext:
     """Connect to the configured chain; in dev mode start Anvil if none is running."""
     anvil = None
-    rpc_url = settings.rpc_url or _running_dev_endpoint(settings)
+    rpc_url = settings.rpc_url or running_dev_endpoint(settings)
     if rpc_url is None and not (settings.dev and start_dev_chain):
         raise ChainSetupError(
             "no chain configured: set MCLEDGER_RPC_URL, or start the development chain "
