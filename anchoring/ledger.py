@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3.exceptions import Web3Exception
 
-from anchoring.chain import ChainClient, Receipt, RevertDecoder, SentTransaction
+from anchoring.chain import ChainClient, Receipt, RevertDecoder
 from anchoring.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -84,18 +84,6 @@ class LedgerContract:
             decoder=self.decoder,
             confirmations=confirmations,
             timeout=timeout,
-        )
-
-    def send_anchor(
-        self, account: LocalAccount, root: bytes, tree_size: int, **fees: Any
-    ) -> SentTransaction:
-        """Send `anchor` without waiting (the anchoring state machine persists the result)."""
-        return self.client.send(
-            account,
-            to=self.address,
-            data=self.anchor_calldata(root, tree_size),
-            decoder=self.decoder,
-            **fees,
         )
 
     def anchor(

@@ -113,11 +113,6 @@ def consistency_path(node: NodeReader, old_size: int, size: int) -> tuple[bytes,
 # --- proof values and their public JSON form -----------------------------------
 
 
-def hash_to_hex(value: bytes) -> str:
-    """A 32-byte hash as 64 lowercase hex characters (the public format)."""
-    return value.hex()
-
-
 def hash_from_hex(text: object, what: str) -> bytes:
     """Parse 64 lowercase hex characters; raise ``MerkleError`` naming ``what`` otherwise."""
     if not isinstance(text, str):

@@ -34,7 +34,7 @@ from node.credentials.fastpath import sign_and_digest as fast_sign_and_digest
 from node.credentials.loader import check_contexts, default_loader
 from node.credentials.multikey import Ed25519SigningKey
 from node.errors import NodeError
-from node.models import issuer_t, operation_t, submission_t, utcnow
+from node.models import operation_t, submission_t, utcnow
 from node.models_credentials import credential_t
 from node.oplog import record_operation
 from node.status_lists import release_status_entries, reserve_many
@@ -85,10 +85,6 @@ class UnknownCredentialError(IssuanceError):
 
 class CredentialAccessError(IssuanceError):
     """The caller may not read or change this credential."""
-
-
-class CredentialErasedError(IssuanceError):
-    """The credential's body was erased (or never stored); digest and proof remain."""
 
 
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
@@ -352,13 +348,6 @@ def erase_credential(engine: Engine, credential_id: str, issuer_id: str, *, acto
         )
         record_operation(
             conn, actor=actor, action="credential.erased", subject=credential_id, details={}
-        )
-
-
-def issuer_did(engine: Engine, issuer_id: str) -> str:
-    with engine.connect() as conn:
-        return str(
-            conn.execute(select(issuer_t.c.did).where(issuer_t.c.id == issuer_id)).scalar_one()
         )
 
 

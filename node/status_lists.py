@@ -211,13 +211,6 @@ def reserve_many(
     return [StatusSlots(c, tuple(held[c, purpose] for purpose in purposes)) for c in credential_ids]
 
 
-def allocate_status_entries(
-    conn: Connection, issuer_id: str, credential_id: str, base_url: str
-) -> list[dict[str, str]]:
-    """Reserve the credential's slots in the caller's transaction; its `credentialStatus`."""
-    return reserve(conn, issuer_id, credential_id).entries(base_url)
-
-
 def release_status_entries(bind: Engine | Connection, credential_ids: Iterable[str]) -> None:
     """Free the slots of credentials that were never issued (signing failed); the slots of
     stored credentials are published and stay theirs."""
