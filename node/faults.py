@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from node.anchorer import Fault
+from node.txmachine import Fault
 
 FAULT_POINTS = (
     "batch.sealed",

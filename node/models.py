@@ -149,7 +149,10 @@ class Submission(SQLModel, table=True):
 
 class Revocation(SQLModel, table=True):
     __tablename__ = "revocation"
-    __table_args__ = (UniqueConstraint("issuer_id", "digest", name="uq_revocation_digest"),)
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "digest", name="uq_revocation_digest"),
+        Index("ix_revocation_unsent", "batch_id", "issuer_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     issuer_id: str = Field(foreign_key="issuer.id", max_length=64)
@@ -159,8 +162,57 @@ class Revocation(SQLModel, table=True):
     note: str = Field(default="", max_length=1000)
     revoked_at: datetime = Field(default_factory=utcnow)
     revoked_by: int | None = Field(default=None, foreign_key="api_token.id")
+    # The revocation batch that carries it to the chain (NULL: waiting for the next flush),
+    # and, once that is confirmed, the transaction whose CredentialRevoked event records it.
+    batch_id: int | None = Field(default=None, foreign_key="revocation_batch.id")
     transaction_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = Field(default=None, sa_column=_big())
+
+
+class RevocationBatch(SQLModel, table=True):
+    """Revocations of one issuer with one reason, sent in one `revoke(digests, reason)`
+    transaction; the same states as an anchoring batch (`BatchState`)."""
+
+    __tablename__ = "revocation_batch"
+    __table_args__ = (Index("ix_revocation_batch_issuer_state", "issuer_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issuer_id: str = Field(foreign_key="issuer.id", max_length=64)
+    reason: int
+    state: str = Field(default=BatchState.SEALED, max_length=16)
+    size: int
+    sealed_at: datetime = Field(default_factory=utcnow)
+    chain_id: int | None = Field(default=None, sa_column=_big())
+    contract: str | None = Field(default=None, max_length=42)
+    transaction_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = Field(default=None, sa_column=_big())
+    block_hash: str | None = Field(default=None, max_length=66)
+    block_time: datetime | None = None
+    confirmations: int | None = None
+    confirmed_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RevocationAttempt(SQLModel, table=True):
+    """One transaction sent for a revocation batch: the columns of `AnchorAttempt`, so the
+    one state machine (node/txmachine.py) keeps both."""
+
+    __tablename__ = "revocation_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="revocation_batch.id", index=True)
+    transaction_hash: str = Field(unique=True, max_length=66)
+    sender: str = Field(max_length=42)
+    nonce: int = Field(sa_column=_big(False))
+    max_fee_per_gas: int = Field(sa_column=_big(False))
+    max_priority_fee_per_gas: int = Field(sa_column=_big(False))
+    gas: int = Field(sa_column=_big(False))
+    state: str = Field(default=AttemptState.PENDING, max_length=16)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    head_block: int = Field(sa_column=_big(False))
+    sent_at: datetime = Field(default_factory=utcnow)
+    block_number: int | None = Field(default=None, sa_column=_big())
+    block_hash: str | None = Field(default=None, max_length=66)
 
 
 class Lease(SQLModel, table=True):
@@ -200,5 +252,7 @@ anchor_attempt_t = _table(AnchorAttempt)
 tree_tile_t = _table(TreeTile)
 submission_t = _table(Submission)
 revocation_t = _table(Revocation)
+revocation_batch_t = _table(RevocationBatch)
+revocation_attempt_t = _table(RevocationAttempt)
 lease_t = _table(Lease)
 operation_t = _table(Operation)

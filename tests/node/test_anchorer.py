@@ -194,7 +194,7 @@ def test_only_one_process_anchors_at_a_time(anchorer, deployed, index_engine):
     from node.lease import ANCHORING_LEASE, try_acquire
 
     assert try_acquire(index_engine, ANCHORING_LEASE, other.holder, ttl=60)
-    with pytest.raises(NodeError, match="another node process is anchoring"):
+    with pytest.raises(NodeError, match="another node process is anchoring or revoking"):
         anchorer.anchor_pending("uni")
     with index_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(batch_t)).scalar_one() == 0
