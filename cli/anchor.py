@@ -1,9 +1,9 @@
-"""`mcledger anchor`: bring the chain up to date now."""
+"""`mcledger anchor`: bring the chain up to date now: anchors and revocations."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,6 +11,10 @@ from rich.table import Table
 
 from cli.options import DataDirOption, JsonOption, RpcOption
 from node.settings import load_settings
+
+if TYPE_CHECKING:
+    from node.anchorer import BatchReport
+    from node.revocation_flush import RevocationBatchReport
 
 console = Console()
 
@@ -23,11 +27,13 @@ def anchor_command(
     ] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Seal pending digests into batches and anchor them; finish any unfinished batch.
+    """Seal pending digests into batches and anchor them, and send pending revocations in
+    batched revoke transactions; finish any unfinished batch of either kind.
 
-    Safe beside a running `mcledger serve`: one process anchors at a time. Waits for
+    Safe beside a running `mcledger serve`: one process sends at a time. Waits for
     the configured confirmations unless --no-wait; exits 1 if a batch is left unconfirmed.
     """
+    from node.revocation_flush import flush_all
     from node.service import open_node
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
@@ -36,13 +42,31 @@ def anchor_command(
         reports = []
         for issuer_id in node.anchorer.issuers_with_work():
             reports += node.anchorer.anchor_pending(issuer_id, wait=not no_wait)
+        revocations = list(flush_all(node.flusher, wait=not no_wait))
     finally:
         node.close()
+    states = [r.state for r in reports] + [r.state for r in revocations]
     if json_out:
-        typer.echo(json.dumps({"batches": [r.to_json() for r in reports]}, indent=2))
-    elif not reports:
-        console.print("Nothing to anchor: no pending digests, no unfinished batches.")
+        typer.echo(
+            json.dumps(
+                {
+                    "batches": [r.to_json() for r in reports],
+                    "revocationBatches": [r.to_json() for r in revocations],
+                },
+                indent=2,
+            )
+        )
+    elif not states:
+        console.print("Nothing to send: no pending digests or revocations, no unfinished batches.")
     else:
+        _print_tables(reports, revocations)
+    expected = "submitted" if no_wait else "confirmed"
+    if any(state not in (expected, "confirmed") for state in states):
+        raise typer.Exit(1)
+
+
+def _print_tables(reports: list[BatchReport], revocations: list[RevocationBatchReport]) -> None:
+    if reports:
         table = Table("batch", "issuer", "state", "size", "root", "transaction", "block")
         for r in reports:
             table.add_row(
@@ -55,6 +79,16 @@ def anchor_command(
                 str(r.block_number or "-"),
             )
         console.print(table)
-    expected = "submitted" if no_wait else "confirmed"
-    if any(r.state not in (expected, "confirmed") for r in reports):
-        raise typer.Exit(1)
+    if revocations:
+        table = Table("revocations", "issuer", "reason", "state", "digests", "transaction", "block")
+        for v in revocations:
+            table.add_row(
+                str(v.batch_id),
+                v.issuer_id,
+                str(v.reason),
+                v.state,
+                str(v.size),
+                (v.transaction_hash or "-")[:18] + "…",
+                str(v.block_number or "-"),
+            )
+        console.print(table)

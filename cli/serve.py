@@ -41,7 +41,7 @@ def serve_command(
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per job run
     node = open_node(settings, start_dev_chain=settings.dev)
-    scheduler = AnchoringScheduler(node.anchorer, settings)
+    scheduler = AnchoringScheduler(node.anchorer, settings, node.flusher)
     try:
         scheduler.start()
         app = create_app(

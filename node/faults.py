@@ -19,6 +19,12 @@ FAULT_POINTS = (
     "anchor.mined",
     "anchor.replacement-signed",
     "anchor.confirmed",
+    "revocations.sealed",
+    "revocation.signed",
+    "revocation.sent",
+    "revocation.mined",
+    "revocation.replacement-signed",
+    "revocation.confirmed",
 )
 
 

@@ -1,10 +1,13 @@
-"""When anchoring happens: a cron schedule, a queue-size threshold, and on demand.
+"""When anchoring and revocation flushes happen: schedules, a queue-size threshold, and on
+demand.
 
-APScheduler 3 runs three jobs in a background thread: the cron job seals and
+APScheduler 3 runs four jobs in a background thread: the cron job seals and
 anchors (default nightly `0 2 * * *` in the configured time zone), the
-threshold job seals early when the queue is long, and the follow-up job keeps
-driving unfinished batches (waiting for confirmations, riding out an RPC
-outage) without sealing anything new.
+threshold job seals early when the queue is long, the revocation job sends the
+waiting revocations (default every 10 minutes), and the follow-up job keeps
+driving unfinished anchoring and revocation batches (waiting for
+confirmations, riding out an RPC outage) without sealing anything new. One run
+at a time in a process; the chain lease keeps one sender across processes.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from apscheduler.triggers.cron import CronTrigger
 from node.anchorer import Anchorer, BatchReport
 from node.batches import pending_count
 from node.errors import NodeError
+from node.revocation_flush import RevocationBatchReport, RevocationFlusher
 from node.settings import Settings
 
 log = logging.getLogger("mcledger.scheduler")
 
 ANCHOR_JOB = "anchor"
+REVOCATION_JOB = "revocations"
 THRESHOLD_CHECK_SECONDS = 15
 FOLLOW_UP_SECONDS = 5
 ANCHOR_NOW_TIMEOUT = 10.0  # an HTTP caller waits at most this for the transaction to go out
@@ -53,8 +58,11 @@ def cron_trigger(settings: Settings) -> CronTrigger:
 class AnchoringScheduler:
     """Runs the anchorer on schedule; also the `AnchoringControl` the HTTP API uses."""
 
-    def __init__(self, anchorer: Anchorer, settings: Settings) -> None:
+    def __init__(
+        self, anchorer: Anchorer, settings: Settings, flusher: RevocationFlusher | None = None
+    ) -> None:
         self.anchorer = anchorer
+        self.flusher = flusher
         self.settings = settings
         self.trigger = cron_trigger(settings)
         self.scheduler = BackgroundScheduler(timezone=self.trigger.timezone)
@@ -65,6 +73,14 @@ class AnchoringScheduler:
         self.scheduler.add_job(
             self.run_if_over_threshold, "interval", seconds=THRESHOLD_CHECK_SECONDS, coalesce=True
         )
+        if self.flusher is not None:
+            self.scheduler.add_job(
+                self.flush_revocations,
+                "interval",
+                seconds=self.settings.revocation_interval,
+                id=REVOCATION_JOB,
+                coalesce=True,
+            )
         self.scheduler.add_job(
             self.follow_up,
             "interval",
@@ -100,8 +116,25 @@ class AnchoringScheduler:
         finally:
             self._run_lock.release()
 
+    def _flush(self, *, seal: bool, wait: bool) -> list[RevocationBatchReport]:
+        if self.flusher is None or not self._run_lock.acquire(blocking=False):
+            return []
+        try:
+            reports: list[RevocationBatchReport] = []
+            for issuer in self.flusher.issuers_with_work():
+                try:
+                    reports += self.flusher.flush_pending(issuer, wait=wait, seal=seal)
+                except NodeError as exc:
+                    log.warning("revocations of %s did not all reach the chain: %s", issuer, exc)
+            return reports
+        finally:
+            self._run_lock.release()
+
     def run_scheduled(self) -> None:
         self._run(seal=True, wait=True)
+
+    def flush_revocations(self) -> None:
+        self._flush(seal=True, wait=True)
 
     def run_if_over_threshold(self) -> None:
         if pending_count(self.anchorer.engine) >= self.settings.batch_threshold:
@@ -109,6 +142,7 @@ class AnchoringScheduler:
 
     def follow_up(self) -> None:
         self._run(seal=False, wait=True)
+        self._flush(seal=False, wait=True)
 
     def anchor_now(self, issuer_id: str) -> dict[str, Any]:
         """Seal the issuer's pending digests and send the anchor now (POST /v1/batches);

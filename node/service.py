@@ -1,4 +1,5 @@
-"""Assembling a node from its settings: the index, the chain, the local issuer, the anchorer."""
+"""Assembling a node from its settings: the index, the chain, the local issuer, the anchorer
+and the revocation flusher."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from node.errors import ChainSetupError
 from node.faults import fault_hook
 from node.issuance import CredentialIssuer, ensure_signing_identity
 from node.issuers import ensure_issuer
+from node.revocation_flush import RevocationFlusher
 from node.settings import Settings
 
 
@@ -32,6 +34,7 @@ def anchoring_policy(settings: Settings) -> AnchoringPolicy:
         replace_after=settings.replace_after,
         max_fee_cap=int(settings.max_fee_gwei * 10**9),
         max_batch_size=settings.max_batch_size,
+        revocations_per_transaction=settings.revocations_per_transaction,
     )
 
 
@@ -41,6 +44,7 @@ class Node:
     engine: Engine
     chain: ChainContext
     anchorer: Anchorer
+    flusher: RevocationFlusher
     credentials: CredentialIssuer
 
     def close(self) -> None:
@@ -75,15 +79,11 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
             did=did,
             base_url=settings.node_url,
         )
-        anchorer = Anchorer(
-            engine,
-            ledger,
-            chain.issuer_account,
-            anchoring_policy(settings),
-            fault=fault_hook(settings.fault_point),
-        )
+        policy, fault = anchoring_policy(settings), fault_hook(settings.fault_point)
+        anchorer = Anchorer(engine, ledger, chain.issuer_account, policy, fault=fault)
+        flusher = RevocationFlusher(engine, ledger, chain.issuer_account, policy, fault=fault)
     except BaseException:
         chain.close()
         engine.dispose()
         raise
-    return Node(settings, engine, chain, anchorer, credentials)
+    return Node(settings, engine, chain, anchorer, flusher, credentials)

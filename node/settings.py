@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", description="time zone of anchor_cron (IANA name)")
     batch_threshold: int = Field(100_000, ge=1, description="seal early when this many wait")
     max_batch_size: int | None = Field(None, ge=1, description="cap on digests per batch")
+    revocation_interval: float = Field(
+        600.0, gt=0, description="seconds between sends of pending revocations to the chain"
+    )
+    revocations_per_transaction: int = Field(
+        1000, ge=1, le=1200, description="digests per revoke transaction (~25 k gas each)"
+    )
     replace_after: float = Field(120.0, gt=0, description="seconds pending before a fee bump")
     max_fee_gwei: float = Field(500.0, gt=0, description="cap on max fee per gas (gwei)")
     host: str = Field("127.0.0.1", description="HTTP listen address")
