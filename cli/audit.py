@@ -1,4 +1,4 @@
-"""`mcledger audit`: reconcile the chain's anchored roots with the index."""
+"""`mcledger audit`: reconcile the chain's anchored roots and revocations with the index."""
 
 from __future__ import annotations
 
@@ -35,20 +35,32 @@ def audit_command(
             show_default=False,
         ),
     ] = None,
+    max_lag: Annotated[
+        float | None,
+        typer.Option(
+            "--max-lag",
+            min=1,
+            help="Seconds a revocation may wait for its flush before the chain's time "
+            "counts as different from the index's (default: 1 hour, or 3 revocation "
+            "intervals if longer).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Reconcile the contract's RootAnchored events with the index's confirmed batches.
+    """Reconcile the contract's RootAnchored and CredentialRevoked events with the index.
 
-    Reports roots on the chain and not in the index (chain-only), confirmed batches
-    with no event (index-only), fields that differ, and batches whose stored digests
-    no longer hash to their root (tree-mismatch). Exits 1 on any finding, 2 on a usage
-    error. Revocations are not on chain yet and are not audited.
+    Reports what is on the chain and not in the index (chain-only), what the index says
+    it sent with no event (index-only), fields that differ (tree size, issuer,
+    transaction, block, revocation reason and time: a backdated revocation shows as
+    revokedAt), and batches whose stored digests no longer hash to their root
+    (tree-mismatch). Exits 1 on any finding, 2 on a usage error.
     """
     from anchoring.chain import ChainClient
     from anchoring.ledger import LedgerContract
     from contracts.toolchain import load_artifact
-    from node.audit import KINDS, audit_anchors
+    from node.audit import DEFAULT_MAX_LAG, KINDS, audit_index
     from node.chain_setup import DEPLOYMENT_FILE, Deployment, running_dev_endpoint
     from node.service import open_engine
 
@@ -75,14 +87,18 @@ def audit_command(
     if from_block > head:
         raise _usage(f"--from-block {from_block} is past the chain head ({head})")
 
+    if max_lag is None:
+        max_lag = max(DEFAULT_MAX_LAG, 3 * settings.revocation_interval)
     ledger = LedgerContract(client, address, load_artifact()["abi"])
     engine = open_engine(settings)
     try:
         if json_out or head - from_block < CHUNK:
-            report = audit_anchors(engine, ledger, from_block=from_block, to_block=head)
+            report = audit_index(
+                engine, ledger, from_block=from_block, to_block=head, max_lag=max_lag
+            )
         else:
             with Progress(
-                TextColumn("reading RootAnchored events"),
+                TextColumn("reading RootAnchored and CredentialRevoked events"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
@@ -94,13 +110,14 @@ def audit_command(
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                report = audit_anchors(
+                report = audit_index(
                     engine,
                     ledger,
                     from_block=from_block,
                     to_block=head,
                     chunk=CHUNK,
                     progress=progress,
+                    max_lag=max_lag,
                 )
     finally:
         engine.dispose()
@@ -116,17 +133,22 @@ def audit_command(
         summary.add_row("RootAnchored events read", str(report.events_read))
         summary.add_row("  by other issuers", str(report.foreign_events))
         summary.add_row("confirmed batches checked", str(report.batches_checked))
+        summary.add_row("CredentialRevoked events read", str(report.revocation_events_read))
+        summary.add_row("  by other issuers", str(report.foreign_revocations))
+        summary.add_row("revocations checked", str(report.revocations_checked))
+        summary.add_row("revocations not yet on chain", str(report.revocations_pending))
         counts = report.counts()
         for kind in KINDS:
             summary.add_row(f"findings: {kind}", str(counts[kind]))
         console.print(summary)
         if report.findings:
-            table = Table("kind", "batch", "root", "field", "index", "chain", "detail")
+            table = Table("kind", "of", "id", "root / digest", "field", "index", "chain", "detail")
             for f in report.findings:
                 table.add_row(
                     f.kind,
+                    f.subject,
                     str(f.batch_id) if f.batch_id is not None else "-",
-                    f.root[:16] + "…",
+                    f.key[:16] + "…",
                     f.field or "-",
                     "-" if f.index_value is None else str(f.index_value),
                     "-" if f.chain_value is None else str(f.chain_value),

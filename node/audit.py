@@ -1,24 +1,29 @@
-"""Reconciling the index with the chain: every anchored root against every confirmed batch.
+"""Reconciling the index with the chain: every anchored root against every confirmed batch,
+every on-chain revocation against every revocation the index sent.
 
-`audit_anchors` reads the contract's `RootAnchored` events in block ranges and
-compares them with the index's confirmed batches. Each finding has a stable
-``kind``:
+`audit_index` reads the contract's `RootAnchored` and `CredentialRevoked` events
+in block ranges and compares them with the index. Each finding has a stable
+``kind`` and a ``subject`` (``anchor`` or ``revocation``):
 
-chain-only     a root anchored on chain by one of the index's issuers' addresses, with no
-               confirmed batch in the index (a deleted row, a batch not marked confirmed,
-               or a stored root that was changed)
-index-only     a confirmed batch whose root has no `RootAnchored` event in the range read
-differs        the event and the batch disagree on one field (``field`` names it:
-               ``treeSize``, ``issuer``, ``transactionHash`` or ``blockNumber``)
+chain-only     on chain by one of the index's issuers' addresses, not in the index: a root
+               with no confirmed batch (a deleted row, a batch not marked confirmed, a
+               changed stored root) or a revoked digest with no revocation (a deleted
+               row, a changed stored digest)
+index-only     in the index as on chain, with no event in the range read: a confirmed batch
+               whose root was never anchored, a sent revocation never revoked on chain
+differs        the event and the index disagree on one field (``field`` names it:
+               ``treeSize``, ``issuer``, ``transactionHash``, ``blockNumber``, ``reason``
+               or ``revokedAt``)
 tree-mismatch  the batch's stored digests no longer hash to its stored root (a changed
                digest or a changed root in the index)
 
-Events by addresses that are none of the index's issuers are counted, not reported: the
-contract is shared by many issuers.
-
-Revocations are not audited yet: this node does not send `CredentialRevoked` to the
-chain (its revocations live only in the index and the status lists), so there is
-nothing on chain to reconcile them with.
+A revocation's time is the index's (when the issuer revoked); the chain's is the
+block time of the flush that carried it, which comes later, by at most the
+flush interval when the node is healthy. ``revokedAt`` differs when the index
+time is after the chain's (beyond ``clock_skew``) or before it by more than
+``max_lag``: a backdated revocation shows here. Revocations not yet sent are
+counted, not reported. Events by addresses that are none of the index's issuers
+are counted, not reported: the contract is shared by many issuers.
 
 Pure logic over an engine and a `LedgerContract`: no printing, no settings.
 """
@@ -27,15 +32,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from web3.exceptions import Web3Exception
 
+from anchoring.bundle import format_time
 from anchoring.errors import ChainError
 from anchoring.ledger import LedgerContract
 from node.batches import rebuild_root
-from node.models import BatchState, batch_t, issuer_t
+from node.models import BatchState, batch_t, issuer_t, revocation_batch_t, revocation_t
 
 CHAIN_ONLY = "chain-only"
 INDEX_ONLY = "index-only"
@@ -43,26 +50,43 @@ DIFFERS = "differs"
 TREE_MISMATCH = "tree-mismatch"
 KINDS = (CHAIN_ONLY, INDEX_ONLY, DIFFERS, TREE_MISMATCH)
 
+ANCHOR = "anchor"
+REVOCATION = "revocation"
+DEFAULT_MAX_LAG = 3600.0  # seconds from a revocation to its flush's block, at most
+DEFAULT_CLOCK_SKEW = 120.0  # the node's clock against block times
+
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One disagreement between the chain and the index."""
+    """One disagreement between the chain and the index. ``key`` is the root (anchors) or
+    the digest (revocations), 64 lower-case hex; ``batch_id`` the anchoring batch or the
+    revocation's id in the index."""
 
     kind: str
-    root: str  # 64 lower-case hex, no 0x
+    key: str
     batch_id: int | None = None
     field: str | None = None  # for `differs`
     index_value: Any = None
     chain_value: Any = None
     detail: str = ""
+    subject: str = ANCHOR
+
+    @property
+    def root(self) -> str | None:
+        return self.key if self.subject == ANCHOR else None
+
+    @property
+    def digest(self) -> str | None:
+        return self.key if self.subject == REVOCATION else None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "root": self.root,
-            "batchId": self.batch_id,
+            "subject": self.subject,
+            "root" if self.subject == ANCHOR else "digest": self.key,
+            "batchId" if self.subject == ANCHOR else "revocationId": self.batch_id,
             "field": self.field,
             "index": self.index_value,
             "chain": self.chain_value,
@@ -78,6 +102,10 @@ class AuditReport:
     events_read: int = 0
     foreign_events: int = 0  # by addresses that are not the index's issuers
     batches_checked: int = 0
+    revocation_events_read: int = 0
+    foreign_revocations: int = 0
+    revocations_checked: int = 0  # sent to the chain: compared with their events
+    revocations_pending: int = 0  # not yet confirmed on chain: nothing to compare
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -91,8 +119,8 @@ class AuditReport:
             counts[finding.kind] += 1
         return counts
 
-    def of_kind(self, kind: str) -> list[Finding]:
-        return [f for f in self.findings if f.kind == kind]
+    def of_kind(self, kind: str, subject: str | None = None) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind and subject in (None, f.subject)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +131,10 @@ class AuditReport:
             "eventsRead": self.events_read,
             "foreignEvents": self.foreign_events,
             "batchesChecked": self.batches_checked,
+            "revocationEventsRead": self.revocation_events_read,
+            "foreignRevocations": self.foreign_revocations,
+            "revocationsChecked": self.revocations_checked,
+            "revocationsPending": self.revocations_pending,
             "findingsByKind": self.counts(),
             "findings": [f.to_json() for f in self.findings],
         }
@@ -117,39 +149,69 @@ class _Event:
     block_number: int
 
 
+@dataclass(frozen=True)
+class _Revoked:
+    digest: str
+    issuer: str  # checksummed
+    reason: int
+    transaction_hash: str
+    block_number: int
+
+
+@dataclass
+class _Events:
+    anchors: list[_Event] = field(default_factory=list)
+    revocations: list[_Revoked] = field(default_factory=list)
+
+
 def _hex(value: Any) -> str:
     return bytes(value).hex()
 
 
-def read_root_events(
+def _logs(ledger: LedgerContract, name: str, start: int, end: int) -> list[Any]:
+    try:
+        return ledger.events(name, start, end)
+    except Web3Exception as exc:
+        raise ChainError(f"eth_getLogs for blocks {start}-{end} failed: {exc}") from exc
+
+
+def read_events(
     ledger: LedgerContract,
     from_block: int,
     to_block: int,
     *,
     chunk: int = 2000,
     progress: Progress | None = None,
-) -> list[_Event]:
-    """Every `RootAnchored` event in [from_block, to_block], read ``chunk`` blocks at a time."""
+) -> _Events:
+    """Every `RootAnchored` and `CredentialRevoked` event in [from_block, to_block], read
+    ``chunk`` blocks at a time."""
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     total = max(0, to_block - from_block + 1)
-    events: list[_Event] = []
+    events = _Events()
     if progress is not None:
         progress(0, total)
     start = from_block
     while start <= to_block:
         end = min(start + chunk - 1, to_block)
-        try:
-            logs = ledger.events("RootAnchored", start, end)
-        except Web3Exception as exc:
-            raise ChainError(f"eth_getLogs for blocks {start}-{end} failed: {exc}") from exc
-        for log in logs:
+        for log in _logs(ledger, "RootAnchored", start, end):
             args = log["args"]
-            events.append(
+            events.anchors.append(
                 _Event(
                     root=_hex(args["root"]),
                     issuer=str(args["issuer"]),
                     tree_size=int(args["treeSize"]),
+                    transaction_hash="0x" + _hex(log["transactionHash"]),
+                    block_number=int(log["blockNumber"]),
+                )
+            )
+        for log in _logs(ledger, "CredentialRevoked", start, end):
+            args = log["args"]
+            events.revocations.append(
+                _Revoked(
+                    digest=_hex(args["digest"]),
+                    issuer=str(args["issuer"]),
+                    reason=int(args["reason"]),
                     transaction_hash="0x" + _hex(log["transactionHash"]),
                     block_number=int(log["blockNumber"]),
                 )
@@ -160,7 +222,7 @@ def read_root_events(
     return events
 
 
-def audit_anchors(
+def audit_index(
     engine: Engine,
     ledger: LedgerContract,
     *,
@@ -168,21 +230,33 @@ def audit_anchors(
     to_block: int | None = None,
     chunk: int = 2000,
     progress: Progress | None = None,
+    max_lag: float = DEFAULT_MAX_LAG,
+    clock_skew: float = DEFAULT_CLOCK_SKEW,
 ) -> AuditReport:
-    """Reconcile the `RootAnchored` events in [from_block, to_block] (default: the chain
-    head) with the index's confirmed batches. See the module docstring for the kinds."""
+    """Reconcile the events in [from_block, to_block] (default: the chain head) with the
+    index's confirmed batches and sent revocations. See the module docstring."""
     if to_block is None:
         to_block = ledger.client.block_number()
     if from_block < 0 or to_block < from_block:
         raise ValueError(f"bad block range [{from_block}, {to_block}]")
     report = AuditReport(ledger.address, from_block, to_block)
-
     with engine.connect() as conn:
         address_of = {
             issuer_id: str(address)
             for issuer_id, address in conn.execute(select(issuer_t.c.id, issuer_t.c.chain_address))
         }
-        issuers = {address.lower() for address in address_of.values()}
+    events = read_events(ledger, from_block, to_block, chunk=chunk, progress=progress)
+    _audit_anchors(engine, report, events.anchors, address_of)
+    _audit_revocations(engine, ledger, report, events.revocations, address_of, max_lag, clock_skew)
+    return report
+
+
+def _audit_anchors(
+    engine: Engine, report: AuditReport, events: list[_Event], address_of: dict[str, str]
+) -> None:
+    from_block, to_block = report.from_block, report.to_block
+    issuers = {address.lower() for address in address_of.values()}
+    with engine.connect() as conn:
         rows = conn.execute(
             select(
                 batch_t.c.id,
@@ -197,7 +271,6 @@ def audit_anchors(
     confirmed = {r.root: r for r in rows if r.state == BatchState.CONFIRMED and r.root}
     unconfirmed = {r.root: r for r in rows if r.state != BatchState.CONFIRMED and r.root}
 
-    events = read_root_events(ledger, from_block, to_block, chunk=chunk, progress=progress)
     report.events_read = len(events)
     by_root: dict[str, _Event] = {}
     for event in events:
@@ -246,8 +319,7 @@ def audit_anchors(
     for row in confirmed.values():
         match = by_root.get(row.root)
         if match is None:
-            in_range = row.block_number is None or from_block <= row.block_number <= to_block
-            if in_range:
+            if row.block_number is None or from_block <= row.block_number <= to_block:
                 report.findings.append(
                     Finding(
                         INDEX_ONLY,
@@ -264,13 +336,134 @@ def audit_anchors(
             "blockNumber": (row.block_number, match.block_number),
         }
         for name, (mine, theirs) in expected.items():
-            same = (
-                str(mine or "").lower() == str(theirs).lower()
-                if name in ("issuer", "transactionHash")
-                else mine == theirs
-            )
-            if not same:
+            if not _same(name, mine, theirs):
                 report.findings.append(
                     Finding(DIFFERS, row.root, row.id, name, mine, theirs, f"{name} differs")
                 )
-    return report
+
+
+def _same(name: str, mine: Any, theirs: Any) -> bool:
+    if name in ("issuer", "transactionHash"):
+        return str(mine or "").lower() == str(theirs).lower()
+    return bool(mine == theirs)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _audit_revocations(
+    engine: Engine,
+    ledger: LedgerContract,
+    report: AuditReport,
+    events: list[_Revoked],
+    address_of: dict[str, str],
+    max_lag: float,
+    clock_skew: float,
+) -> None:
+    from_block, to_block = report.from_block, report.to_block
+    issuer_of = {address.lower(): issuer_id for issuer_id, address in address_of.items()}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                revocation_t.c.id,
+                revocation_t.c.issuer_id,
+                revocation_t.c.digest,
+                revocation_t.c.reason,
+                revocation_t.c.revoked_at,
+                revocation_t.c.transaction_hash,
+                revocation_t.c.block_number,
+                revocation_batch_t.c.state,
+            )
+            .select_from(revocation_t.outerjoin(revocation_batch_t))
+            .order_by(revocation_t.c.id)
+        ).all()
+    index = {(r.issuer_id, r.digest): r for r in rows}
+    report.revocation_events_read = len(events)
+    block_times: dict[int, datetime] = {}
+
+    def chain_time(block: int) -> datetime:
+        if block not in block_times:
+            stamp = int(ledger.client.block(block)["timestamp"])
+            block_times[block] = datetime.fromtimestamp(stamp, UTC)
+        return block_times[block]
+
+    matched: set[int] = set()
+    for event in events:
+        issuer_id = issuer_of.get(event.issuer.lower())
+        if issuer_id is None:
+            report.foreign_revocations += 1
+            continue
+        row = index.get((issuer_id, event.digest))
+        if row is None:
+            report.findings.append(
+                Finding(
+                    CHAIN_ONLY,
+                    event.digest,
+                    detail=f"revoked by {issuer_id} in block {event.block_number}, "
+                    f"tx {event.transaction_hash}; no such revocation in the index",
+                    subject=REVOCATION,
+                )
+            )
+            continue
+        matched.add(row.id)
+        report.revocations_checked += 1
+        compared = {
+            "reason": (row.reason, event.reason),
+            "transactionHash": (row.transaction_hash, event.transaction_hash),
+            "blockNumber": (row.block_number, event.block_number),
+        }
+        for name, (mine, theirs) in compared.items():
+            if not _same(name, mine, theirs):
+                report.findings.append(
+                    Finding(
+                        DIFFERS,
+                        event.digest,
+                        row.id,
+                        name,
+                        mine,
+                        theirs,
+                        f"{name} differs",
+                        subject=REVOCATION,
+                    )
+                )
+        onchain = chain_time(event.block_number)
+        lag = (onchain - _aware(row.revoked_at)).total_seconds()
+        if lag < -clock_skew or lag > max_lag:
+            why = (
+                "the index says it was revoked after the chain recorded it"
+                if lag < 0
+                else f"the index time is {lag:.0f} s before the chain's, more than the "
+                f"{max_lag:.0f} s a flush may take: backdated?"
+            )
+            report.findings.append(
+                Finding(
+                    DIFFERS,
+                    event.digest,
+                    row.id,
+                    "revokedAt",
+                    format_time(_aware(row.revoked_at)),
+                    format_time(onchain),
+                    why,
+                    subject=REVOCATION,
+                )
+            )
+
+    for row in rows:
+        if row.id in matched:
+            continue
+        sent = row.state == BatchState.CONFIRMED or row.transaction_hash is not None
+        if not sent:
+            report.revocations_pending += 1
+            continue
+        if row.block_number is None or from_block <= row.block_number <= to_block:
+            report.findings.append(
+                Finding(
+                    INDEX_ONLY,
+                    row.digest,
+                    row.id,
+                    detail=f"recorded as sent in tx {row.transaction_hash}; no CredentialRevoked "
+                    f"event for it in blocks {from_block}-{to_block}",
+                    subject=REVOCATION,
+                )
+            )

@@ -1,17 +1,26 @@
-"""`audit_anchors` on a real Anvil and a real index (SQLite and PostgreSQL): a clean
+"""`audit_index` on a real Anvil and a real index (SQLite and PostgreSQL): a clean
 index audits clean, and each kind of tampering is reported by its kind."""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 
 from node.anchorer import Anchorer, AnchoringPolicy
-from node.audit import CHAIN_ONLY, DIFFERS, INDEX_ONLY, TREE_MISMATCH, audit_anchors
+from node.audit import CHAIN_ONLY, DIFFERS, INDEX_ONLY, REVOCATION, TREE_MISMATCH, audit_index
 from node.issuers import ensure_issuer
-from node.models import anchor_attempt_t, batch_t, submission_t, tree_tile_t, utcnow
+from node.models import (
+    anchor_attempt_t,
+    batch_t,
+    revocation_t,
+    submission_t,
+    tree_tile_t,
+    utcnow,
+)
+from node.revocation_flush import RevocationFlusher
 
 FAST = AnchoringPolicy(wait_timeout=20, poll_interval=0.05, replace_after=3600)
 
@@ -40,7 +49,7 @@ def anchored(index_engine: Engine, deployed) -> list:
 
 
 def _audit(engine: Engine, deployed, **kwargs):
-    return audit_anchors(engine, deployed.ledger, from_block=deployed.deploy_block, **kwargs)
+    return audit_index(engine, deployed.ledger, from_block=deployed.deploy_block, **kwargs)
 
 
 def _kinds(report) -> list[tuple[str, str | None]]:
@@ -202,3 +211,134 @@ def test_cli_reports_clean_then_findings_with_exit_codes(
     assert shown.exit_code == 1 and "treeSize" in shown.output
     past = _cli(tmp_path, monkeypatch, database_url, deployed, "--from-block", "999999")
     assert past.exit_code == 2
+
+
+# -- revocations -----------------------------------------------------------------------------
+
+
+def _revoke(engine: Engine, count: int, reason: int = 1) -> list[str]:
+    digests = [os.urandom(32).hex() for _ in range(count)]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(revocation_t),
+            [
+                {
+                    "issuer_id": "uni",
+                    "digest": d,
+                    "reason": reason,
+                    "note": "",
+                    "revoked_at": utcnow(),
+                }
+                for d in digests
+            ],
+        )
+    return digests
+
+
+@pytest.fixture
+def revoked(anchored, index_engine: Engine, deployed) -> list[str]:
+    """Three anchored batches, five revocations sent to the chain (two reasons), one not."""
+    digests = _revoke(index_engine, 3, reason=1) + _revoke(index_engine, 2, reason=2)
+    flusher = RevocationFlusher(index_engine, deployed.ledger, lambda _id: deployed.issuer, FAST)
+    reports = flusher.flush_pending("uni")
+    assert [r.state for r in reports] == ["confirmed", "confirmed"]
+    _revoke(index_engine, 1)  # waits for the next flush
+    return digests
+
+
+def _set_revocation(engine: Engine, target: str, **values) -> int:
+    with engine.begin() as conn:
+        row_id = conn.execute(
+            select(revocation_t.c.id).where(revocation_t.c.digest == target)
+        ).scalar_one()
+        conn.execute(update(revocation_t).where(revocation_t.c.id == row_id).values(**values))
+    return row_id
+
+
+def test_sent_revocations_audit_clean_and_unsent_ones_are_counted(revoked, deployed, index_engine):
+    report = _audit(index_engine, deployed)
+    assert report.ok, report.findings
+    assert report.revocation_events_read == 5 and report.revocations_checked == 5
+    assert report.revocations_pending == 1
+    assert report.events_read == 3 and report.batches_checked == 3
+
+
+def test_a_deleted_revocation_row_is_chain_only(revoked, deployed, index_engine):
+    with index_engine.begin() as conn:
+        conn.execute(delete(revocation_t).where(revocation_t.c.digest == revoked[0]))
+    report = _audit(index_engine, deployed)
+    assert _kinds(report) == [(CHAIN_ONLY, None)]
+    [finding] = report.findings
+    assert finding.subject == REVOCATION and finding.digest == revoked[0]
+    assert "no such revocation in the index" in finding.detail
+
+
+def test_a_changed_revoked_digest_is_chain_only_and_index_only(revoked, deployed, index_engine):
+    forged = os.urandom(32).hex()
+    row_id = _set_revocation(index_engine, revoked[3], digest=forged)
+    report = _audit(index_engine, deployed)
+    assert _kinds(report) == [(CHAIN_ONLY, None), (INDEX_ONLY, None)]
+    assert report.of_kind(CHAIN_ONLY, REVOCATION)[0].digest == revoked[3]
+    [index_only] = report.of_kind(INDEX_ONLY, REVOCATION)
+    assert (index_only.digest, index_only.batch_id) == (forged, row_id)
+
+
+def test_a_backdated_revocation_differs_on_revoked_at(revoked, deployed, index_engine):
+    with index_engine.connect() as conn:
+        was = conn.execute(
+            select(revocation_t.c.revoked_at).where(revocation_t.c.digest == revoked[1])
+        ).scalar_one()
+    row_id = _set_revocation(index_engine, revoked[1], revoked_at=was - timedelta(days=30))
+    report = _audit(index_engine, deployed)
+    assert _kinds(report) == [(DIFFERS, "revokedAt")]
+    [finding] = report.findings
+    assert (finding.subject, finding.digest, finding.batch_id) == (REVOCATION, revoked[1], row_id)
+    assert "backdated" in finding.detail
+    assert finding.index_value < finding.chain_value  # both ISO 8601 UTC
+
+
+def test_a_revocation_dated_after_the_chain_differs_on_revoked_at(revoked, deployed, index_engine):
+    _set_revocation(index_engine, revoked[2], revoked_at=utcnow() + timedelta(hours=2))
+    report = _audit(index_engine, deployed)
+    assert _kinds(report) == [(DIFFERS, "revokedAt")]
+    assert "after the chain recorded it" in report.findings[0].detail
+
+
+def test_a_changed_reason_and_transaction_differ_by_name(revoked, deployed, index_engine):
+    _set_revocation(index_engine, revoked[4], reason=5, transaction_hash="0x" + "cd" * 32)
+    report = _audit(index_engine, deployed)
+    assert _kinds(report) == [(DIFFERS, "reason"), (DIFFERS, "transactionHash")]
+    reason = next(f for f in report.findings if f.field == "reason")
+    assert (reason.index_value, reason.chain_value) == (5, 2)
+
+
+def test_revocations_of_other_issuers_are_counted_not_reported(
+    revoked, deployed, index_engine, funded_account
+):
+    other = funded_account()
+    deployed.ledger.register_issuer(deployed.admin, other.address, "did:example:other")
+    deployed.ledger.revoke(other, [os.urandom(32), bytes.fromhex(revoked[0])], 3)
+    report = _audit(index_engine, deployed)
+    assert report.ok and report.foreign_revocations == 2 and report.revocations_checked == 5
+
+
+def test_cli_names_a_deleted_revocation(
+    revoked, deployed, index_engine, database_url, tmp_path, monkeypatch
+):
+    import json
+
+    clean = _cli(tmp_path, monkeypatch, database_url, deployed)
+    assert clean.exit_code == 0, clean.output
+    assert "revocations checked" in clean.output and "agrees with the chain" in clean.output
+    with index_engine.begin() as conn:
+        conn.execute(delete(revocation_t).where(revocation_t.c.digest == revoked[2]))
+    found = _cli(tmp_path, monkeypatch, database_url, deployed, "--json")
+    assert found.exit_code == 1
+    body = json.loads(found.output)
+    [finding] = body["findings"]
+    assert (finding["kind"], finding["subject"], finding["digest"]) == (
+        "chain-only",
+        "revocation",
+        revoked[2],
+    )
+    assert body["revocationEventsRead"] == 5
