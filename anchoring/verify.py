@@ -365,7 +365,8 @@ def _check_issuer_registered(issuer: str, contract: str, registered: _Read[bool]
     return Check(ISSUER_REGISTERED, True, f"{_address(issuer)} is an active issuer")
 
 
-def _reason_text(code: int) -> str:
+def reason_text(code: int) -> str:
+    """``reason 2 (fraud or misconduct)``."""
     try:
         name = RevocationReason(code).name.lower().replace("_", " ")
     except ValueError:
@@ -397,7 +398,7 @@ def _check_not_revoked(
     if why.value is None:
         reason = f"reason unreadable: {why.error}"
     else:
-        reason = _reason_text(int(why.value[1]))
+        reason = reason_text(int(why.value[1]))
     return Check(
         DIGEST_NOT_REVOKED,
         False,

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from anchoring.bundle import ProofBundle
 from anchoring.chain import ChainClient
@@ -51,6 +51,7 @@ from anchoring.verify import (
     CHECK_NAMES,
     Check,
     VerificationReport,
+    reason_text,
     unparsable_bundle_report,
     verify_bundle,
 )
@@ -93,6 +94,10 @@ STATUS_FETCH_TIMEOUT = 10.0
 STATUS_LIST_MAX_BYTES = 2 * 1024 * 1024
 _PURPOSE_NAME = re.compile(r"[a-z][a-zA-Z]{0,31}")
 _STATUS_VERBS = {"revocation": "revoked", "suspension": "suspended"}
+REVOCATION_PURPOSE = "revocation"
+STATUS_LIST_PATH = "/v1/status-lists/"  # where a node serves its lists; history beside it
+HISTORY_PAGE = 500  # records a page (the node's maximum)
+HISTORY_PAGES = 40  # pages read at most, to name a revocation's reason and time
 
 FetchJson = Callable[[str], Mapping[str, Any]]
 """Fetches a status list credential: its URL to the JSON object it serves; raises on
@@ -260,7 +265,7 @@ def _verify(
                 *chain.verify_bundle(bundle).checks,
                 _check_issuer_did(chain, bundle, issuer),
             ]
-    checks += _status_checks(document, issuer, fetch)
+    checks += _status_checks(document, issuer, fetch, digest)
     here = (*path, credential_id or "")
     children = tuple(
         _component(entry, chain, pool, here, fetch) for entry in _listed_components(document)
@@ -357,7 +362,7 @@ def _check_issuer_did(chain: ChainReader, bundle: ProofBundle, issuer: str | Non
 
 
 def _status_checks(
-    document: Mapping[str, Any], issuer: str | None, fetch: FetchJson
+    document: Mapping[str, Any], issuer: str | None, fetch: FetchJson, digest: bytes | str
 ) -> list[Check]:
     """One check per ``credentialStatus`` entry; none when the credential has none."""
     status = document.get("credentialStatus")
@@ -366,10 +371,53 @@ def _status_checks(
     entries = status if isinstance(status, list) else [status]
     if not entries:
         return [Check(STATUS_MALFORMED, False, "credentialStatus is an empty list")]
-    return [_check_status(entry, issuer, fetch) for entry in entries]
+    return [
+        _check_status(
+            entry, issuer, fetch, lambda url: _revocation_record(url, document, digest, fetch)
+        )
+        for entry in entries
+    ]
 
 
-def _check_status(entry: Any, issuer: str | None, fetch: FetchJson) -> Check:
+def _revocation_record(
+    url: str, document: Mapping[str, Any], digest: bytes | str, fetch: FetchJson
+) -> str:
+    """The reason and time of a revocation whose bit is set in the list at ``url``, from
+    the issuer's public revocation history (`GET /v1/revocations` beside the list), read
+    from the day the credential became valid: the requests name no credential, so the
+    issuer still cannot tell whom a verifier checks. Empty for lists not served by a node."""
+    base, found, _ = url.partition(STATUS_LIST_PATH)
+    if not found:
+        return ""
+    query: dict[str, Any] = {"limit": HISTORY_PAGE}
+    valid_from = document.get("validFrom")
+    if isinstance(valid_from, str) and len(valid_from) >= 10:
+        query["since"] = valid_from[:10] + "T00:00:00Z"
+    wanted_id = document.get("id")
+    wanted_digest = digest.hex() if isinstance(digest, bytes) else None
+    try:
+        for _ in range(HISTORY_PAGES):
+            page = fetch(f"{base}/v1/revocations?{urlencode(query)}")
+            for record in page.get("revocations") or []:
+                if isinstance(record, Mapping) and (
+                    record.get("credentialId") == wanted_id or record.get("digest") == wanted_digest
+                ):
+                    return (
+                        f": {reason_text(int(record['reason']))}, revoked at "
+                        f"{record['revokedAt']} (the issuer's revocation history)"
+                    )
+            if page.get("nextAfter") is None:
+                break
+            query["after"] = page["nextAfter"]
+    except (StatusFetchError, KeyError, TypeError, ValueError) as exc:
+        return f"; reason and time unknown: {exc}"
+    return "; reason and time not in the issuer's revocation history"
+
+
+def _check_status(
+    entry: Any, issuer: str | None, fetch: FetchJson, explain: Callable[[str], str] | None = None
+) -> Check:
+    """One entry's check; ``explain(url)`` adds to the detail of a set revocation bit."""
     if not isinstance(entry, Mapping):
         return Check(
             STATUS_MALFORMED, False, f"a credentialStatus entry is not an object: {entry!r}"
@@ -405,8 +453,9 @@ def _check_status(entry: Any, issuer: str | None, fetch: FetchJson) -> Check:
     except (StatusFetchError, StatusListFormatError, StatusListError) as exc:
         return Check(name, False, f"the status list at {url}: {exc}")
     if bit:
+        more = explain(url) if explain is not None and purpose == REVOCATION_PURPOSE else ""
         return Check(
-            name, False, f"{_STATUS_VERBS[purpose]} per the status list published at {url}"
+            name, False, f"{_STATUS_VERBS[purpose]} per the status list published at {url}{more}"
         )
     return Check(
         name,

@@ -34,6 +34,7 @@ def _env(data_dir: Path, rpc_url: str, database_url: str, port: int) -> dict[str
         "MCLEDGER_DATABASE_URL": database_url,
         "MCLEDGER_PORT": str(port),
         "MCLEDGER_NODE_URL": f"http://127.0.0.1:{port}",
+        "MCLEDGER_REVOCATION_INTERVAL": "2",  # the scheduled flush, seconds apart
         "PYTHONPATH": str(REPO),
     }
     return env

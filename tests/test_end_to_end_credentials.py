@@ -4,6 +4,8 @@ An achievement and credentials over HTTP, more credentials from a CSV with `mcle
 issue` beside the running node (same data directory), anchoring on demand, each
 learner's copy fetched through its link, and `mcledger verify` on the copies: every
 check passes, a tampered copy fails `credential.signature`, a stack verifies as a tree.
+A revoked credential fails `status.revocation` at once and, once the node's scheduled
+flush has sent the revocation, `digest.notRevoked` too; `mcledger audit` then agrees.
 On SQLite and PostgreSQL.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +142,9 @@ def test_issue_anchor_fetch_and_verify_credentials(
         assert names == [*CREDENTIAL_CHECK_NAMES, STATUS_REVOCATION, STATUS_SUSPENSION]
         assert all(c["passed"] for c in report["checks"])
 
+    # One from the CSV (the HTTP ones make up the stack below).
+    _revoke_and_see_it_everywhere(node, anvil.rpc_url, token, from_csv[0]["id"], copies[2])
+
     tampered = json.loads(copies[0].read_text(encoding="utf-8"))
     tampered["credentialSubject"]["name"] = "Mallory"
     forged = tmp_path / "tampered.json"
@@ -172,3 +178,32 @@ def test_issue_anchor_fetch_and_verify_credentials(
     assert code == 1 and not tree["ok"]
     missing = tree["components"][1]
     assert not missing["ok"] and "component not provided" in missing["checks"][0]["detail"]
+
+
+def _revoke_and_see_it_everywhere(
+    running: RunningNode, rpc_url: str, token: str, credential_id: str, copy: Path
+) -> None:
+    revoked = _post(running, token, f"/v1/credentials/{credential_id}/revoke", {"reason": 2})
+    assert revoked.status_code in (200, 201), revoked.text
+    code, report = _verify(running, rpc_url, str(copy))
+    failed = {c["name"]: c["detail"] for c in report["checks"] if not c["passed"]}
+    assert code == 1 and STATUS_REVOCATION in failed  # the status list: at once
+
+    # The scheduled flush (every 2 s here) sends it in a revoke transaction.
+    deadline = time.monotonic() + 60
+    while True:
+        history = httpx.get(f"{running.url}/v1/revocations", timeout=10).json()
+        [record] = [r for r in history["revocations"] if r["credentialId"] == credential_id]
+        if record["transactionHash"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert record["transactionHash"] is not None and record["blockNumber"] is not None, record
+    code, report = _verify(running, rpc_url, str(copy))
+    failed = {c["name"]: c["detail"] for c in report["checks"] if not c["passed"]}
+    assert code == 1 and set(failed) >= {STATUS_REVOCATION, "digest.notRevoked"}, failed
+    assert "fraud" in failed["digest.notRevoked"].lower(), failed
+
+    audited = _cli(running.env, "audit", "--rpc", rpc_url, "--json")
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    audit = json.loads(audited.stdout)
+    assert audit["ok"] and audit["revocationsChecked"] == 1, audit

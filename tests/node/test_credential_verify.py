@@ -9,14 +9,19 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from eth_utils import to_checksum_address
 
 from anchoring.anvil import AnvilProcess, free_loopback_port
+from anchoring.bundle import format_time
+from anchoring.ledger import RevocationReason
+from anchoring.verify import DIGEST_NOT_REVOKED
 from node.api import create_app
 from node.batches import proof_status
 from node.catalogue import create_achievement
@@ -34,6 +39,7 @@ from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.dataintegrity import ANCHOR_PROPERTY, credential_digest, sign_credential
 from node.credentials.multikey import Ed25519SigningKey
 from node.issuance import IssuedCredential
+from node.revocations import list_revocations, revoke_credential
 from node.service import Node, open_node
 from node.settings import load_settings
 from node.tokens import create_token
@@ -304,9 +310,91 @@ def test_a_revocation_fails_the_status_check_within_a_second(issued: Issued) -> 
     checks = _status(issued, credential)
     elapsed = time.monotonic() - revoked_at
     assert not checks[STATUS_REVOCATION].passed
-    assert checks[STATUS_REVOCATION].detail.startswith("revoked per the status list published at")
+    detail = checks[STATUS_REVOCATION].detail
+    assert detail.startswith("revoked per the status list published at"), detail
+    # Reason and time from the node's public revocation history (no credential named).
+    assert "reason 2 (fraud or misconduct), revoked at 20" in detail, detail
     assert elapsed < 1.0, elapsed
     assert checks[STATUS_SUSPENSION].passed  # revoking moves no suspension bit
+
+
+def test_reading_the_reason_names_no_credential_to_the_issuer(issued: Issued) -> None:
+    from node.credential_verify import fetch_json
+
+    credential = _issue(issued.node, issued.achievement).credential
+    _post(issued, credential["id"], "revoke", {"reason": 1})
+    asked: list[str] = []
+
+    def recording(url: str) -> dict[str, Any]:
+        asked.append(url)
+        return fetch_json(url)
+
+    report = verify_credential_file(credential, issued.chain, fetch_json=recording)
+    assert "reason 1 (issued in error)" in report.check(STATUS_REVOCATION).detail
+    history = [url for url in asked if "/v1/revocations" in url]
+    assert history, asked
+    digest = credential_digest(credential).hex()
+    for url in asked:  # lists and history pages: nothing that singles the credential out
+        assert credential["id"] not in url and digest not in url, url
+        assert credential["id"].removeprefix("urn:uuid:") not in url, url
+    since = credential["validFrom"][:10] + "T00%3A00%3A00Z"
+    assert all(f"since={since}" in url for url in history), history
+
+
+def test_a_flushed_revocation_fails_the_chain_check_with_reason_and_time(issued: Issued) -> None:
+    node, issuer_id = issued.node, issued.node.settings.issuer_id
+    fresh = _issue(node, issued.achievement)
+    _anchor(node)
+    credential = _copy(node, fresh)
+    report = verify_credential_file(credential, issued.chain)
+    assert report.ok, [c for c in report.checks if not c.passed]
+    assert report.check(DIGEST_NOT_REVOKED).passed
+
+    revoked = revoke_credential(
+        node.engine, issuer_id, credential["id"], RevocationReason.FRAUD_OR_MISCONDUCT, actor="test"
+    )
+    assert revoked.created and revoked.transaction_hash is None
+    # Before the flush: the status list shows it, the chain does not know yet.
+    report = verify_credential_file(credential, issued.chain)
+    assert _failed(report) == {STATUS_REVOCATION}
+    status_url = next(
+        e["statusListCredential"]
+        for e in credential["credentialStatus"]
+        if e["statusPurpose"] == "revocation"
+    )
+    # The list has the bit; the issuer's public history beside it the reason and time.
+    from_status_list = (
+        f"revoked per the status list published at {status_url}: reason 2 (fraud or "
+        f"misconduct), revoked at {format_time(revoked.revoked_at)} (the issuer's revocation "
+        "history)"
+    )
+    assert report.check(STATUS_REVOCATION).detail == from_status_list
+    assert report.check(DIGEST_NOT_REVOKED).detail.startswith("not revoked by ")
+
+    reports = node.flusher.flush_pending(issuer_id)
+    assert reports and all(r.state == "confirmed" for r in reports), reports
+    [row] = [
+        r
+        for r in list_revocations(node.engine, issuer=issuer_id, limit=10_000).items
+        if r.credential_id == credential["id"]
+    ]
+    [flushed] = [r for r in reports if r.transaction_hash == row.transaction_hash]
+    assert flushed.reason == RevocationReason.FRAUD_OR_MISCONDUCT
+    assert row.transaction_hash is not None and row.transaction_hash.startswith("0x")
+    assert row.block_number == flushed.block_number is not None
+    receipt = issued.chain.client.receipt(row.transaction_hash)
+    assert receipt is not None and receipt.success and receipt.block_number == row.block_number
+
+    block_time = int(issued.chain.client.block(row.block_number)["timestamp"])
+    revoked_on_chain = format_time(datetime.fromtimestamp(block_time, UTC))
+    address = to_checksum_address(credential[ANCHOR_PROPERTY]["anchor"]["issuer"])
+    report = verify_credential_file(credential, issued.chain)
+    assert _failed(report) == {DIGEST_NOT_REVOKED, STATUS_REVOCATION}
+    assert report.check(DIGEST_NOT_REVOKED).detail == (
+        f"revoked by {address} at {revoked_on_chain}, reason 2 (fraud or misconduct)"
+    )
+    assert report.check(STATUS_REVOCATION).detail == from_status_list
+    assert report.check(STATUS_SUSPENSION).passed
 
 
 def test_a_suspension_fails_and_lifting_it_passes_again(issued: Issued) -> None:
