@@ -12,13 +12,23 @@ from enum import IntEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from web3.exceptions import Web3Exception
+from web3.types import RPCEndpoint
 
 from anchoring.chain import ChainClient, Receipt, RevertDecoder
 from anchoring.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def event_topic(signature: str) -> str:
+    """The first topic of an event: keccak-256 of its canonical signature, 0x hex."""
+    return "0x" + keccak(text=signature).hex()
+
+
+ROOT_ANCHORED_TOPIC = event_topic("RootAnchored(bytes32,address,uint64)")
+CREDENTIAL_REVOKED_TOPIC = event_topic("CredentialRevoked(address,bytes32,uint8)")
 
 
 class RevocationReason(IntEnum):
@@ -151,6 +161,26 @@ class LedgerContract:
 
     def admin(self) -> str:
         return to_checksum_address(self._call("admin"))
+
+    def raw_logs(
+        self, from_block: int, to_block: int, topics: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The contract's logs in [from_block, to_block] whose first topic is one of
+        ``topics`` (0x hex), as the node returns them (hex strings, no ABI decoding: the
+        fast path for reading thousands of events)."""
+        params = {
+            "address": self.address,
+            "fromBlock": hex(from_block),
+            "toBlock": hex(to_block),
+            "topics": [list(topics)],
+        }
+        try:
+            reply = self.client.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params])
+        except (OSError, ValueError, Web3Exception) as exc:
+            raise ChainError(f"eth_getLogs failed on {self.client.rpc_url}: {exc}") from exc
+        if "error" in reply:
+            raise ChainError(f"eth_getLogs failed on {self.client.rpc_url}: {reply['error']}")
+        return list(reply["result"])
 
     def events(self, name: str, from_block: int, to_block: int, **filters: Any) -> list[Any]:
         """Decoded logs of one event type in [from_block, to_block]."""

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eth_utils import to_checksum_address
 from sqlalchemy import Engine, select
-from web3.exceptions import Web3Exception
 
 from anchoring.bundle import format_time
 from anchoring.errors import ChainError
-from anchoring.ledger import LedgerContract
+from anchoring.ledger import CREDENTIAL_REVOKED_TOPIC, ROOT_ANCHORED_TOPIC, LedgerContract
 from node.batches import rebuild_root
 from node.models import BatchState, batch_t, issuer_t, revocation_batch_t, revocation_t
 
@@ -164,15 +164,15 @@ class _Events:
     revocations: list[_Revoked] = field(default_factory=list)
 
 
-def _hex(value: Any) -> str:
-    return bytes(value).hex()
+def _word(hex_text: str) -> bytes:
+    raw = bytes.fromhex(hex_text.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ChainError(f"a log word of {len(raw)} bytes, not 32")
+    return raw
 
 
-def _logs(ledger: LedgerContract, name: str, start: int, end: int) -> list[Any]:
-    try:
-        return ledger.events(name, start, end)
-    except Web3Exception as exc:
-        raise ChainError(f"eth_getLogs for blocks {start}-{end} failed: {exc}") from exc
+def _address(word: bytes) -> str:
+    return to_checksum_address(word[12:])
 
 
 def read_events(
@@ -184,7 +184,8 @@ def read_events(
     progress: Progress | None = None,
 ) -> _Events:
     """Every `RootAnchored` and `CredentialRevoked` event in [from_block, to_block], read
-    ``chunk`` blocks at a time."""
+    ``chunk`` blocks at a time, one `eth_getLogs` per chunk for both, decoded by hand (the
+    layouts are fixed: indexed words in the topics, one uint word of data)."""
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     total = max(0, to_block - from_block + 1)
@@ -194,28 +195,32 @@ def read_events(
     start = from_block
     while start <= to_block:
         end = min(start + chunk - 1, to_block)
-        for log in _logs(ledger, "RootAnchored", start, end):
-            args = log["args"]
-            events.anchors.append(
-                _Event(
-                    root=_hex(args["root"]),
-                    issuer=str(args["issuer"]),
-                    tree_size=int(args["treeSize"]),
-                    transaction_hash="0x" + _hex(log["transactionHash"]),
-                    block_number=int(log["blockNumber"]),
+        for log in ledger.raw_logs(start, end, [ROOT_ANCHORED_TOPIC, CREDENTIAL_REVOKED_TOPIC]):
+            if log.get("removed"):
+                continue
+            topics = log["topics"]
+            value = int.from_bytes(_word(log["data"]), "big")
+            tx_hash, block = str(log["transactionHash"]).lower(), int(log["blockNumber"], 16)
+            if topics[0] == ROOT_ANCHORED_TOPIC:
+                events.anchors.append(
+                    _Event(
+                        root=_word(topics[1]).hex(),
+                        issuer=_address(_word(topics[2])),
+                        tree_size=value,
+                        transaction_hash=tx_hash,
+                        block_number=block,
+                    )
                 )
-            )
-        for log in _logs(ledger, "CredentialRevoked", start, end):
-            args = log["args"]
-            events.revocations.append(
-                _Revoked(
-                    digest=_hex(args["digest"]),
-                    issuer=str(args["issuer"]),
-                    reason=int(args["reason"]),
-                    transaction_hash="0x" + _hex(log["transactionHash"]),
-                    block_number=int(log["blockNumber"]),
+            else:
+                events.revocations.append(
+                    _Revoked(
+                        digest=_word(topics[2]).hex(),
+                        issuer=_address(_word(topics[1])),
+                        reason=value,
+                        transaction_hash=tx_hash,
+                        block_number=block,
+                    )
                 )
-            )
         if progress is not None:
             progress(end - from_block + 1, total)
         start = end + 1

@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 
 from node.anchorer import Anchorer, AnchoringPolicy
-from node.audit import CHAIN_ONLY, DIFFERS, INDEX_ONLY, REVOCATION, TREE_MISMATCH, audit_index
+from node.audit import (
+    CHAIN_ONLY,
+    DIFFERS,
+    INDEX_ONLY,
+    REVOCATION,
+    TREE_MISMATCH,
+    audit_index,
+    read_events,
+)
 from node.issuers import ensure_issuer
 from node.models import (
     anchor_attempt_t,
@@ -342,3 +350,35 @@ def test_cli_names_a_deleted_revocation(
         revoked[2],
     )
     assert body["revocationEventsRead"] == 5
+
+
+def test_hand_decoded_events_equal_web3s_abi_decoding(revoked, deployed, index_engine):
+    head = deployed.ledger.client.block_number()
+    fast = read_events(deployed.ledger, deployed.deploy_block, head, chunk=3)
+    anchors = deployed.ledger.events("RootAnchored", deployed.deploy_block, head)
+    revocations = deployed.ledger.events("CredentialRevoked", deployed.deploy_block, head)
+    assert [
+        (e.root, e.issuer, e.tree_size, e.transaction_hash, e.block_number) for e in fast.anchors
+    ] == [
+        (
+            bytes(e["args"]["root"]).hex(),
+            e["args"]["issuer"],
+            e["args"]["treeSize"],
+            "0x" + bytes(e["transactionHash"]).hex(),
+            e["blockNumber"],
+        )
+        for e in anchors
+    ]
+    assert [
+        (e.digest, e.issuer, e.reason, e.transaction_hash, e.block_number) for e in fast.revocations
+    ] == [
+        (
+            bytes(e["args"]["digest"]).hex(),
+            e["args"]["issuer"],
+            e["args"]["reason"],
+            "0x" + bytes(e["transactionHash"]).hex(),
+            e["blockNumber"],
+        )
+        for e in revocations
+    ]
+    assert len(fast.anchors) == 3 and len(fast.revocations) == 5

@@ -7,6 +7,7 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from anchoring.anvil import AnvilProcess, start_anvil
 from node.batches import proof_status
 from node.db import open_index
 from node.faults import FAULT_POINTS
-from node.models import batch_t, submission_t, utcnow
+from node.models import batch_t, revocation_batch_t, revocation_t, submission_t, utcnow
 from node.service import open_node
 from node.settings import load_settings
 
@@ -107,3 +108,89 @@ def test_sigkill_at_each_step_loses_nothing_and_anchors_once(
         status = proof_status(engine, digest=digest)
         assert status is not None and status.bundle is not None, digest
     engine.dispose()
+
+
+REVOCATION_POINTS = [
+    p
+    for p in FAULT_POINTS
+    if p.startswith("revocation") and p != "revocation.replacement-signed"  # needs a stuck tx
+]
+
+
+def _revocations(issuer_id: str, reasons: list[int]) -> list[dict[str, object]]:
+    return [
+        {
+            "issuer_id": issuer_id,
+            "digest": os.urandom(32).hex(),
+            "reason": reason,
+            "note": "",
+            "revoked_at": utcnow(),
+        }
+        for reason in reasons
+    ]
+
+
+@pytest.mark.parametrize("point", REVOCATION_POINTS)
+def test_sigkill_at_each_revocation_step_loses_nothing_and_revokes_once(
+    point: str, crash_chain: AnvilProcess, database_url: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    settings = load_settings(
+        data_dir=data_dir, rpc_url=crash_chain.rpc_url, database_url=database_url, dev=True
+    )
+    node = open_node(settings)  # deploys the contract and registers the issuer (admin key)
+    ledger, issuer = node.anchorer.ledger, node.chain.issuer_account()
+    w3 = ledger.client.w3
+    node.close()
+    nonce_before = w3.eth.get_transaction_count(issuer.address, "latest")
+
+    # Two reasons: two revocation batches in flight when the process dies.
+    engine = open_index(database_url)
+    first = _revocations("local", [1, 1, 1, 3, 3])
+    with engine.begin() as conn:
+        conn.execute(insert(revocation_t), first)
+
+    crashed = _anchor(_env(data_dir, crash_chain.rpc_url, database_url, point))
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+
+    # Revocations recorded after the crash go out in the next flush, also exactly once.
+    later = _revocations("local", [1, 4])
+    with engine.begin() as conn:
+        conn.execute(insert(revocation_t), later)
+    resumed = _anchor(_env(data_dir, crash_chain.rpc_url, database_url, None))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert all(b["state"] == "confirmed" for b in json.loads(resumed.stdout)["revocationBatches"])
+
+    with engine.connect() as conn:
+        batches = conn.execute(
+            select(revocation_batch_t.c.id, revocation_batch_t.c.state, revocation_batch_t.c.size)
+        ).all()
+        rows = conn.execute(
+            select(
+                revocation_t.c.digest,
+                revocation_t.c.reason,
+                revocation_t.c.batch_id,
+                revocation_t.c.transaction_hash,
+                revocation_t.c.block_number,
+            )
+        ).all()
+    engine.dispose()
+
+    assert all(state == "confirmed" for _, state, _ in batches), batches
+    assert sum(size for _, _, size in batches) == len(first) + len(later)
+    assert {r.digest: r.reason for r in rows} == {
+        str(r["digest"]): r["reason"] for r in first + later
+    }
+    for row in rows:
+        assert row.batch_id is not None, row.digest
+        events = ledger.events("CredentialRevoked", 0, "latest", digest=bytes.fromhex(row.digest))
+        assert len(events) == 1, f"{row.digest} revoked {len(events)} times on chain"
+        event = events[0]
+        assert event["args"]["issuer"] == issuer.address
+        assert event["args"]["reason"] == row.reason
+        assert row.transaction_hash == "0x" + bytes(event["transactionHash"]).hex()
+        assert row.block_number == event["blockNumber"]
+
+    # No transaction went out twice: one issuer transaction per revocation batch.
+    nonce_after = w3.eth.get_transaction_count(issuer.address, "latest")
+    assert nonce_after - nonce_before == len(batches)
