@@ -70,5 +70,8 @@ def revoke_command(
     typer.echo(f"  revoked at  {record.to_json()['revokedAt']}")
     if record.note:
         typer.echo(f"  note        {record.note}")
-    chain = record.transaction_hash or "pending: sent in the next revocation flush"
+    chain = record.transaction_hash or (
+        f"pending: sent in the next revocation flush (every {settings.revocation_interval:g} s) "
+        "or now with `mcledger anchor`"
+    )
     typer.echo(f"  chain       {chain}")
