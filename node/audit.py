@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -171,6 +172,7 @@ def _word(hex_text: str) -> bytes:
     return raw
 
 
+@lru_cache(maxsize=1024)  # a handful of issuers, thousands of events each
 def _address(word: bytes) -> str:
     return to_checksum_address(word[12:])
 
