@@ -192,19 +192,26 @@ class RevocationFlusher(TransactionMachine):
         )
 
     def find_transaction(self, job: Row[Any]) -> str:
-        last = self.digests(job)[-1]
-        event = self.find_event(
-            "CredentialRevoked",
-            job.id,
-            f"the revocation of {last}",
-            issuer=self._address(job),
-            digest=bytes.fromhex(last),
+        """The newest transaction of this issuer that revoked any of the batch's digests
+        (a digest revoked on chain before keeps an older one: the newest is the batch's)."""
+        wanted = set(self.digests(job))
+        address = self._address(job)
+        start = self._scan_start(job.id)
+        to_block = self.client.block_number()
+        while to_block >= start:
+            from_block = max(start, to_block - _LOG_CHUNK + 1)
+            events = self.ledger.events("CredentialRevoked", from_block, to_block, issuer=address)
+            for event in reversed(events):
+                if bytes(event["args"]["digest"]).hex() in wanted:
+                    return "0x" + bytes(event["transactionHash"]).hex()
+            to_block = from_block - 1
+        raise ChainError(
+            f"revocation batch {job.id} is on chain but no CredentialRevoked event of it was found"
         )
-        return "0x" + bytes(event["transactionHash"]).hex()
 
     def check_effect(self, job: Row[Any], receipt: Receipt) -> None:
-        """Every digest has its `CredentialRevoked` event: in this receipt's block, or (for
-        a digest revoked on chain before) in an earlier one."""
+        """Every digest has its `CredentialRevoked` event: in this receipt, or (for a
+        digest another transaction revoked) in that one."""
         address = self._address(job)
         placed: dict[str, tuple[str, int]] = {}
         for event in self.ledger.events(
@@ -217,18 +224,15 @@ class RevocationFlusher(TransactionMachine):
                 )
         for digest in self.digests(job):
             if digest not in placed:
-                placed[digest] = self._earlier_event(job, address, digest, receipt.block_number)
+                placed[digest] = self._other_event(job, address, digest)
         self._placed[job.id] = placed
 
-    def _earlier_event(
-        self, job: Row[Any], address: str, digest: str, before: int
-    ) -> tuple[str, int]:
-        if self.ledger.revoked_at(address, bytes.fromhex(digest), block=before) == 0:
-            raise ChainError(
-                f"revocation batch {job.id}: {digest} is not revoked on chain after "
-                f"transaction {job.transaction_hash or 'of this batch'}"
-            )
-        to_block = before
+    def _other_event(self, job: Row[Any], address: str, digest: str) -> tuple[str, int]:
+        """The event of a digest that another transaction revoked (before this batch's, or
+        after an adopted older one), newest first from the head."""
+        if self.ledger.revoked_at(address, bytes.fromhex(digest)) == 0:
+            raise ChainError(f"revocation batch {job.id}: {digest} is not revoked on chain")
+        to_block = self.client.block_number()
         while to_block >= 0:
             from_block = max(0, to_block - _LOG_CHUNK + 1)
             found = self.ledger.events(

@@ -186,3 +186,22 @@ def test_a_refused_flush_keeps_the_revocations_for_the_next_one(flusher, deploye
     assert attempts == []  # refused at the gas estimate: nothing signed, nothing sent
     assert all(row[0] is None and row[2] == batch.id for row in _rows(index_engine).values())
     assert all(_events(deployed, d) == [] for d in digests)
+
+
+def test_adoption_picks_the_batchs_transaction_not_an_older_one(flusher, deployed, index_engine):
+    digests = _revoke(index_engine, "uni", 3)
+    # The batch's last digest was revoked on chain long before, by another transaction.
+    older = deployed.ledger.revoke(deployed.issuer, [bytes.fromhex(digests[2])], 1)
+    with pytest.raises(RuntimeError):
+        _flusher(index_engine, deployed, fault=_raise_at("revocations.sealed")).flush_pending("uni")
+    _release_lease(index_engine)
+    newer = deployed.ledger.revoke(deployed.issuer, [bytes.fromhex(d) for d in digests], 1)
+    nonce = _nonce(deployed)
+
+    [report] = flusher.flush_pending("uni")
+
+    assert report.state == "confirmed" and report.transaction_hash == newer.transaction_hash
+    assert _nonce(deployed) == nonce
+    rows = _rows(index_engine)
+    assert rows[digests[0]][0] == rows[digests[1]][0] == newer.transaction_hash
+    assert rows[digests[2]][:2] == (older.transaction_hash, older.block_number)
