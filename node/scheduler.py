@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,34 +102,40 @@ class AnchoringScheduler:
         return self.trigger.get_next_fire_time(None, datetime.now(UTC))
 
     # -- runs ------------------------------------------------------------------------------
-    def _run(self, *, seal: bool, wait: bool, issuer_id: str | None = None) -> list[BatchReport]:
+    def _each_issuer(
+        self, issuers: Callable[[], list[str]], run: Callable[[str], Sequence[Any]], what: str
+    ) -> list[Any]:
+        """``run(issuer)`` for each of ``issuers()``, unless a run is going on already."""
         if not self._run_lock.acquire(blocking=False):
             return []
         try:
-            issuers = [issuer_id] if issuer_id else self.anchorer.issuers_with_work()
-            reports: list[BatchReport] = []
-            for issuer in issuers:
+            reports: list[Any] = []
+            for issuer in issuers():
                 try:
-                    reports += self.anchorer.anchor_pending(issuer, wait=wait, seal=seal)
+                    reports += run(issuer)
                 except NodeError as exc:
-                    log.warning("anchoring for %s did not finish: %s", issuer, exc)
+                    log.warning("%s for %s did not finish: %s", what, issuer, exc)
             return reports
         finally:
             self._run_lock.release()
 
+    def _run(self, *, seal: bool, wait: bool) -> list[BatchReport]:
+        anchorer = self.anchorer
+        return self._each_issuer(
+            anchorer.issuers_with_work,
+            lambda issuer: anchorer.anchor_pending(issuer, wait=wait, seal=seal),
+            "anchoring",
+        )
+
     def _flush(self, *, seal: bool, wait: bool) -> list[RevocationBatchReport]:
-        if self.flusher is None or not self._run_lock.acquire(blocking=False):
+        flusher = self.flusher
+        if flusher is None:
             return []
-        try:
-            reports: list[RevocationBatchReport] = []
-            for issuer in self.flusher.issuers_with_work():
-                try:
-                    reports += self.flusher.flush_pending(issuer, wait=wait, seal=seal)
-                except NodeError as exc:
-                    log.warning("revocations of %s did not all reach the chain: %s", issuer, exc)
-            return reports
-        finally:
-            self._run_lock.release()
+        return self._each_issuer(
+            flusher.issuers_with_work,
+            lambda issuer: flusher.flush_pending(issuer, wait=wait, seal=seal),
+            "the revocation flush",
+        )
 
     def run_scheduled(self) -> None:
         self._run(seal=True, wait=True)

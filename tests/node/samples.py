@@ -3,12 +3,16 @@ benchmarks (one place, so the samples cannot drift apart)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Engine, insert
+
 from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
+from node.models import revocation_t, utcnow
 
 ISSUED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 ACADEMY = "https://academy.example"
@@ -61,3 +65,24 @@ def academy_credential(
         issued_at=ISSUED_AT,
         status_entry=status_entry(),
     )
+
+
+def insert_revocations(engine: Engine, issuer_id: str, count: int, reason: int = 1) -> list[str]:
+    """``count`` revocations of random digests, as node.revocations records them (the
+    revocation flush and the audit read these rows); returns the digests."""
+    digests = [os.urandom(32).hex() for _ in range(count)]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(revocation_t),
+            [
+                {
+                    "issuer_id": issuer_id,
+                    "digest": digest,
+                    "reason": reason,
+                    "note": "",
+                    "revoked_at": utcnow(),
+                }
+                for digest in digests
+            ],
+        )
+    return digests

@@ -29,6 +29,7 @@ from node.models import (
     utcnow,
 )
 from node.revocation_flush import RevocationFlusher
+from tests.node.samples import insert_revocations
 
 FAST = AnchoringPolicy(wait_timeout=20, poll_interval=0.05, replace_after=3600)
 
@@ -225,22 +226,7 @@ def test_cli_reports_clean_then_findings_with_exit_codes(
 
 
 def _revoke(engine: Engine, count: int, reason: int = 1) -> list[str]:
-    digests = [os.urandom(32).hex() for _ in range(count)]
-    with engine.begin() as conn:
-        conn.execute(
-            insert(revocation_t),
-            [
-                {
-                    "issuer_id": "uni",
-                    "digest": d,
-                    "reason": reason,
-                    "note": "",
-                    "revoked_at": utcnow(),
-                }
-                for d in digests
-            ],
-        )
-    return digests
+    return insert_revocations(engine, "uni", count, reason)
 
 
 @pytest.fixture

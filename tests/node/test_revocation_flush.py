@@ -3,39 +3,22 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, select, text
 
 from anchoring.ledger import RevocationReason
 from node.errors import NodeError
 from node.issuers import ensure_issuer
-from node.models import revocation_attempt_t, revocation_batch_t, revocation_t, utcnow
+from node.models import revocation_attempt_t, revocation_batch_t, revocation_t
 from node.revocation_flush import RevocationFlusher, pending_revocations
 from node.txmachine import AnchoringPolicy
+from tests.node.samples import insert_revocations
 
 FAST = AnchoringPolicy(wait_timeout=20, poll_interval=0.05, replace_after=3600)
 
 
 def _revoke(engine: Engine, issuer_id: str, count: int, reason: int = 1) -> list[str]:
-    """Revocations as the index records them (node.revocations fills these rows)."""
-    digests = [os.urandom(32).hex() for _ in range(count)]
-    with engine.begin() as conn:
-        conn.execute(
-            insert(revocation_t),
-            [
-                {
-                    "issuer_id": issuer_id,
-                    "digest": d,
-                    "reason": reason,
-                    "note": "",
-                    "revoked_at": utcnow(),
-                }
-                for d in digests
-            ],
-        )
-    return digests
+    return insert_revocations(engine, issuer_id, count, reason)
 
 
 def _flusher(engine: Engine, deployed, policy: AnchoringPolicy = FAST, fault=None):
