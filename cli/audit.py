@@ -40,9 +40,9 @@ def audit_command(
         typer.Option(
             "--max-lag",
             min=1,
-            help="Seconds a revocation may wait for its flush before the chain's time "
-            "counts as different from the index's (default: 1 hour, or 3 revocation "
-            "intervals if longer).",
+            help="Seconds a revocation may wait before its flush is sealed; an index "
+            "time earlier than that is reported as revokedAt differs (default: 1 hour, "
+            "or 3 revocation intervals if longer).",
             show_default=False,
         ),
     ] = None,

@@ -18,12 +18,13 @@ tree-mismatch  the batch's stored digests no longer hash to its stored root (a c
                digest or a changed root in the index)
 
 A revocation's time is the index's (when the issuer revoked); the chain's is the
-block time of the flush that carried it, which comes later, by at most the
-flush interval when the node is healthy. ``revokedAt`` differs when the index
-time is after the chain's (beyond ``clock_skew``) or before it by more than
-``max_lag``: a backdated revocation shows here. Revocations not yet sent are
-counted, not reported. Events by addresses that are none of the index's issuers
-are counted, not reported: the contract is shared by many issuers.
+block time of the flush that carried it, which comes later. ``revokedAt`` differs
+when the index time is after the chain's (beyond ``clock_skew``), or before the
+sealing of its flush by more than ``max_lag`` (a running node seals what waits
+every revocation interval, whether or not the chain answers): a backdated
+revocation shows here. Revocations not yet sent, or sent and not yet confirmed,
+are counted, not reported. Events by addresses that are none of the index's
+issuers are counted, not reported: the contract is shared by many issuers.
 
 Pure logic over an engine and a `LedgerContract`: no printing, no settings.
 """
@@ -359,6 +360,23 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _time_problem(row: Any, onchain: datetime, max_lag: float, clock_skew: float) -> str:
+    """Why the index's revocation time cannot be right, or "": it must come before the
+    chain's block time, and before the sealing of its flush by at most ``max_lag`` (the
+    flush seals what waits every interval, whether or not the chain answers)."""
+    revoked = _aware(row.revoked_at)
+    if (revoked - onchain).total_seconds() > clock_skew:
+        return "the index says it was revoked after the chain recorded it"
+    sealed = _aware(row.sealed_at) if row.sealed_at is not None else onchain
+    lag = (sealed - revoked).total_seconds()
+    if lag > max_lag:
+        return (
+            f"the index time is {lag:.0f} s before its flush was sealed, more than the "
+            f"{max_lag:.0f} s a revocation may wait: backdated?"
+        )
+    return ""
+
+
 def _audit_revocations(
     engine: Engine,
     ledger: LedgerContract,
@@ -381,6 +399,7 @@ def _audit_revocations(
                 revocation_t.c.transaction_hash,
                 revocation_t.c.block_number,
                 revocation_batch_t.c.state,
+                revocation_batch_t.c.sealed_at,
             )
             .select_from(revocation_t.outerjoin(revocation_batch_t))
             .order_by(revocation_t.c.id)
@@ -414,6 +433,11 @@ def _audit_revocations(
             )
             continue
         matched.add(row.id)
+        if row.state != BatchState.CONFIRMED and row.transaction_hash is None:
+            # Mined, not yet confirmed (or revoked on chain before its own flush): the
+            # index has nothing to compare yet.
+            report.revocations_pending += 1
+            continue
         report.revocations_checked += 1
         compared = {
             "reason": (row.reason, event.reason),
@@ -434,15 +458,8 @@ def _audit_revocations(
                         subject=REVOCATION,
                     )
                 )
-        onchain = chain_time(event.block_number)
-        lag = (onchain - _aware(row.revoked_at)).total_seconds()
-        if lag < -clock_skew or lag > max_lag:
-            why = (
-                "the index says it was revoked after the chain recorded it"
-                if lag < 0
-                else f"the index time is {lag:.0f} s before the chain's, more than the "
-                f"{max_lag:.0f} s a flush may take: backdated?"
-            )
+        why = _time_problem(row, chain_time(event.block_number), max_lag, clock_skew)
+        if why:
             report.findings.append(
                 Finding(
                     DIFFERS,
@@ -450,7 +467,7 @@ def _audit_revocations(
                     row.id,
                     "revokedAt",
                     format_time(_aware(row.revoked_at)),
-                    format_time(onchain),
+                    format_time(chain_time(event.block_number)),
                     why,
                     subject=REVOCATION,
                 )

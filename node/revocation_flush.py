@@ -28,12 +28,14 @@ from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select,
 
 from anchoring.chain import Receipt
 from anchoring.errors import ChainError
+from node.errors import NodeError
 from node.lease import release as release_lease
 from node.models import BatchState, revocation_attempt_t, revocation_batch_t, revocation_t, utcnow
 from node.oplog import record_operation
 from node.txmachine import CHAIN_LEASE, TransactionMachine
 
 _LOG_CHUNK = 5_000
+_IN_CHUNK = 500  # ids in one IN list: under SQLite's and psycopg's parameter limits
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,17 @@ def seal_revocations(engine: Engine, issuer_id: str, per_transaction: int) -> li
                     )
                     .returning(revocation_batch_t.c.id)
                 ).scalar_one()
-                conn.execute(
-                    update(revocation_t)
-                    .where(revocation_t.c.id == bindparam("rid"))
-                    .values(batch_id=bindparam("bid")),
-                    [{"rid": rid, "bid": batch_id} for rid in chunk],
-                )
+                for part in range(0, len(chunk), _IN_CHUNK):
+                    ids_part = chunk[part : part + _IN_CHUNK]
+                    claimed = conn.execute(
+                        update(revocation_t)
+                        .where(revocation_t.c.id.in_(ids_part), revocation_t.c.batch_id.is_(None))
+                        .values(batch_id=batch_id)
+                    ).rowcount
+                    if claimed != len(ids_part):  # another sealer got there: undo it all
+                        raise NodeError(
+                            f"revocations of {issuer_id} were sealed by another process meanwhile"
+                        )
                 record_operation(
                     conn,
                     actor="anchorer",
@@ -167,14 +174,22 @@ class RevocationFlusher(TransactionMachine):
 
     # -- what revoking adds to the state machine -------------------------------------------
     def digests(self, job: Row[Any]) -> list[str]:
+        """The batch's digests, oldest revocation first; raises if the index no longer holds
+        as many as were sealed (then nothing is sent or adopted for it)."""
         with self.engine.connect() as conn:
-            return list(
+            digests = list(
                 conn.execute(
                     select(revocation_t.c.digest)
                     .where(revocation_t.c.batch_id == job.id)
                     .order_by(revocation_t.c.id)
                 ).scalars()
             )
+        if len(digests) != job.size or not digests:
+            raise NodeError(
+                f"revocation batch {job.id} was sealed with {job.size} digests; the index "
+                f"holds {len(digests)} for it"
+            )
+        return digests
 
     def calldata(self, job: Row[Any]) -> bytes:
         return self.ledger.revoke_calldata(

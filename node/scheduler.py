@@ -68,6 +68,7 @@ class AnchoringScheduler:
         self.trigger = cron_trigger(settings)
         self.scheduler = BackgroundScheduler(timezone=self.trigger.timezone)
         self._run_lock = threading.Lock()  # one run at a time in this process
+        self._flush_owed = False  # a scheduled revocation flush was skipped: do it next
 
     def start(self) -> None:
         self.scheduler.add_job(self.run_scheduled, self.trigger, id=ANCHOR_JOB, coalesce=True)
@@ -104,10 +105,11 @@ class AnchoringScheduler:
     # -- runs ------------------------------------------------------------------------------
     def _each_issuer(
         self, issuers: Callable[[], list[str]], run: Callable[[str], Sequence[Any]], what: str
-    ) -> list[Any]:
-        """``run(issuer)`` for each of ``issuers()``, unless a run is going on already."""
+    ) -> list[Any] | None:
+        """``run(issuer)`` for each of ``issuers()``; None (nothing run) while another run
+        of this process is going on."""
         if not self._run_lock.acquire(blocking=False):
-            return []
+            return None
         try:
             reports: list[Any] = []
             for issuer in issuers():
@@ -119,7 +121,7 @@ class AnchoringScheduler:
         finally:
             self._run_lock.release()
 
-    def _run(self, *, seal: bool, wait: bool) -> list[BatchReport]:
+    def _run(self, *, seal: bool, wait: bool) -> list[BatchReport] | None:
         anchorer = self.anchorer
         return self._each_issuer(
             anchorer.issuers_with_work,
@@ -127,15 +129,22 @@ class AnchoringScheduler:
             "anchoring",
         )
 
-    def _flush(self, *, seal: bool, wait: bool) -> list[RevocationBatchReport]:
+    def _flush(self, *, seal: bool, wait: bool) -> list[RevocationBatchReport] | None:
         flusher = self.flusher
         if flusher is None:
             return []
-        return self._each_issuer(
+        ran = self._each_issuer(
             flusher.issuers_with_work,
             lambda issuer: flusher.flush_pending(issuer, wait=wait, seal=seal),
             "the revocation flush",
         )
+        if seal:
+            # A scheduled flush that found another run going on is owed: the follow-up
+            # job seals it as soon as the lock is free, not an interval later.
+            self._flush_owed = ran is None
+            if ran is None:
+                log.info("revocation flush deferred: another run is in progress")
+        return ran
 
     def run_scheduled(self) -> None:
         self._run(seal=True, wait=True)
@@ -149,7 +158,7 @@ class AnchoringScheduler:
 
     def follow_up(self) -> None:
         self._run(seal=False, wait=True)
-        self._flush(seal=False, wait=True)
+        self._flush(seal=self._flush_owed, wait=True)
 
     def anchor_now(self, issuer_id: str) -> dict[str, Any]:
         """Seal the issuer's pending digests and send the anchor now (POST /v1/batches);

@@ -152,7 +152,11 @@ class TransactionMachine:
             if time.monotonic() >= deadline:
                 return str(self._job(job_id).state)
             time.sleep(delay)
-            try_acquire(self.engine, CHAIN_LEASE, self.holder, self.policy.lease_ttl)
+            if not try_acquire(self.engine, CHAIN_LEASE, self.holder, self.policy.lease_ttl):
+                # Stalled past the lease: another process sends now; leave the job to it.
+                raise NodeError(
+                    f"{self.job_name} {job_id}: the chain lease passed to another process"
+                )
 
     # -- transitions -----------------------------------------------------------------------
     def submit(self, job: Row[Any]) -> None:

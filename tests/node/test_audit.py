@@ -368,3 +368,20 @@ def test_hand_decoded_events_equal_web3s_abi_decoding(revoked, deployed, index_e
         for e in revocations
     ]
     assert len(fast.anchors) == 3 and len(fast.revocations) == 5
+
+
+def test_a_revocation_mined_but_not_yet_confirmed_is_pending_not_a_finding(
+    anchored, deployed, index_engine
+):
+    digests = _revoke(index_engine, 2)
+    waiting = AnchoringPolicy(confirmations=3, wait_timeout=0.5, poll_interval=0.05)
+    flusher = RevocationFlusher(index_engine, deployed.ledger, lambda _id: deployed.issuer, waiting)
+    [report] = flusher.flush_pending("uni")
+    assert report.state == "submitted"  # mined at once, 1 of 3 confirmations
+    audit = _audit(index_engine, deployed)
+    assert audit.ok, audit.findings
+    assert audit.revocation_events_read == 2 and audit.revocations_pending == 2
+    assert all(
+        len(deployed.ledger.events("CredentialRevoked", 0, "latest", digest=bytes.fromhex(d))) == 1
+        for d in digests
+    )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 
 from anchoring.ledger import RevocationReason
 from node.errors import NodeError
@@ -188,3 +188,19 @@ def test_adoption_picks_the_batchs_transaction_not_an_older_one(flusher, deploye
     rows = _rows(index_engine)
     assert rows[digests[0]][0] == rows[digests[1]][0] == newer.transaction_hash
     assert rows[digests[2]][:2] == (older.transaction_hash, older.block_number)
+
+
+def test_a_batch_that_lost_digests_in_the_index_is_not_sent(flusher, deployed, index_engine):
+    digests = _revoke(index_engine, "uni", 3)
+    with pytest.raises(RuntimeError):
+        _flusher(index_engine, deployed, fault=_raise_at("revocations.sealed")).flush_pending("uni")
+    _release_lease(index_engine)
+    with index_engine.begin() as conn:  # e.g. a row taken by another sealer, or edited by hand
+        conn.execute(
+            update(revocation_t).where(revocation_t.c.digest == digests[0]).values(batch_id=None)
+        )
+    nonce = _nonce(deployed)
+    with pytest.raises(NodeError, match="sealed with 3 digests; the index holds 2"):
+        flusher.flush_pending("uni", seal=False)
+    assert _nonce(deployed) == nonce
+    assert all(_events(deployed, d) == [] for d in digests)
