@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from api_node import ApiNode, open_api_node
 from sqlalchemy import Engine, func, select
 from test_api import confirm
 
@@ -33,24 +33,7 @@ MANDATORY_AWARD_FIELDS = ["achievement", "learner", "awardedOn", "place"]
 MANDATORY_LEARNER_FIELDS = ["name", "identifier"]
 
 
-@dataclass
-class Node:
-    client: httpx.AsyncClient
-    engine: Engine
-    key: Ed25519SigningKey
-    achievement: str
-    tokens: dict[str, str]
-
-    def auth(self, name: str = "issue") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[name]}"}
-
-    def award(self, **changes: Any) -> dict[str, Any]:
-        award = copy.deepcopy(EXAMPLE_AWARD)
-        award["achievement"] = self.achievement
-        award.pop("components")
-        award.update(changes)
-        return award
-
+class Node(ApiNode):
     async def issue(self, body: Any, token: str = "issue") -> httpx.Response:
         return await self.client.post("/v1/credentials", json=body, headers=self.auth(token))
 
@@ -61,21 +44,15 @@ class Node:
         return credentials, digests
 
 
+TOKENS = {
+    "issue": ("uni", {"issue"}),
+    "admin": ("uni", {"admin"}),
+    "other": ("other", {"issue", "admin"}),
+}
+
+
 async def _node(engine: Engine, tmp_path: Path, store_bodies: bool = True) -> Node:
-    key = Ed25519SigningKey.generate()
-    ensure_issuer(engine, "uni", chain_address="0x" + "1a" * 20, did=key.did)
-    ensure_issuer(engine, "other", chain_address="0x" + "2b" * 20)
-    ensure_signing_identity(engine, "uni", key.did, dev=True)
-    achievement = create_achievement(engine, "uni", EXAMPLE_ACHIEVEMENT)
-    tokens = {
-        "issue": create_token(engine, "uni", {"issue"}),
-        "admin": create_token(engine, "uni", {"admin"}),
-        "other": create_token(engine, "other", {"issue", "admin"}),
-    }
-    issuer = CredentialIssuer(engine, "uni", key, store_bodies=store_bodies)
-    app = create_app(Settings(data_dir=tmp_path), engine, credentials=issuer)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://node")
-    return Node(client, engine, key, achievement.id, tokens)
+    return open_api_node(engine, tmp_path, TOKENS, Node, store_bodies)
 
 
 @pytest.fixture

@@ -11,29 +11,24 @@ import shutil
 import subprocess
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from api_node import ApiNode, open_api_node
 from sqlalchemy import Engine, func, select
 
 from node.api import create_app
-from node.catalogue import create_achievement
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 from node.credentials.dataintegrity import credential_digest, verify_credential
 from node.credentials.loader import LocalContextLoader
-from node.credentials.multikey import Ed25519SigningKey, resolve_did_key
+from node.credentials.multikey import resolve_did_key
 from node.credentials.statuslist import MIN_LIST_BITS
-from node.issuance import CredentialIssuer, ensure_signing_identity
-from node.issuers import ensure_issuer
 from node.models import operation_t, revocation_t
 from node.models_status import suspension_t
 from node.settings import Settings
 from node.status_lists import StatusListCredential, StatusListFormatError, reserve
-from node.tokens import create_token
 
 INTEROP_DIR = Path(__file__).resolve().parents[1] / "interop"
 
@@ -48,22 +43,14 @@ def set_bits_by_hand(encoded: str) -> tuple[int, list[int]]:
     ]
 
 
-@dataclass
-class Node:
-    client: httpx.AsyncClient
-    engine: Engine
-    key: Ed25519SigningKey
-    achievement: str
-    tokens: dict[str, str]
-
-    def auth(self, name: str = "revoke") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[name]}"}
+class Node(ApiNode):
+    default_token = "revoke"
 
     async def issue(self) -> tuple[str, dict[str, dict[str, str]]]:
         """A credential issued over HTTP and its status entries by purpose."""
-        award = {**copy.deepcopy(EXAMPLE_AWARD), "achievement": self.achievement}
-        award.pop("components")
-        response = await self.client.post("/v1/credentials", json=award, headers=self.auth("issue"))
+        response = await self.client.post(
+            "/v1/credentials", json=self.award(), headers=self.auth("issue")
+        )
         assert response.status_code == 201, response.text
         credential = response.json()["credential"]
         # Issuance names the slots once it reserves them; reserving again returns the same.
@@ -97,24 +84,18 @@ class Node:
             )
 
 
+TOKENS = {
+    "revoke": ("uni", {"revoke"}),
+    "issue": ("uni", {"issue"}),
+    "other": ("other", {"issue", "revoke", "admin"}),
+}
+
+
 @pytest.fixture
 async def node(index_engine: Engine, tmp_path: Path) -> AsyncIterator[Node]:
-    key = Ed25519SigningKey.generate()
-    ensure_issuer(index_engine, "uni", chain_address="0x" + "1a" * 20, did=key.did)
-    ensure_issuer(index_engine, "other", chain_address="0x" + "2b" * 20)
-    ensure_signing_identity(index_engine, "uni", key.did, dev=True)
-    achievement = create_achievement(index_engine, "uni", EXAMPLE_ACHIEVEMENT)
-    tokens = {
-        "revoke": create_token(index_engine, "uni", {"revoke"}),
-        "issue": create_token(index_engine, "uni", {"issue"}),
-        "other": create_token(index_engine, "other", {"issue", "revoke", "admin"}),
-    }
-    issuer = CredentialIssuer(index_engine, "uni", key)
-    app = create_app(Settings(data_dir=tmp_path), index_engine, credentials=issuer)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://node"
-    ) as client:
-        yield Node(client, index_engine, key, achievement.id, tokens)
+    built = open_api_node(index_engine, tmp_path, TOKENS, Node)
+    async with built.client:
+        yield built
 
 
 def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
