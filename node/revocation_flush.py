@@ -129,11 +129,6 @@ class RevocationFlusher(TransactionMachine):
     kind = "revocation"
     job_name = "revocation-batch"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Between check_effect and record_effect: digest -> (transaction, block) per batch.
-        self._placed: dict[int, dict[str, tuple[str, int]]] = {}
-
     # -- entry points ----------------------------------------------------------------------
     def flush_pending(
         self, issuer_id: str, *, wait: bool = True, seal: bool = True, timeout: float | None = None
@@ -224,9 +219,9 @@ class RevocationFlusher(TransactionMachine):
             f"revocation batch {job.id} is on chain but no CredentialRevoked event of it was found"
         )
 
-    def check_effect(self, job: Row[Any], receipt: Receipt) -> None:
+    def check_effect(self, job: Row[Any], receipt: Receipt) -> dict[str, tuple[str, int]]:
         """Every digest has its `CredentialRevoked` event: in this receipt, or (for a
-        digest another transaction revoked) in that one."""
+        digest another transaction revoked) in that one. Returns digest -> (transaction, block)."""
         address = self._address(job)
         placed: dict[str, tuple[str, int]] = {}
         for event in self.ledger.events(
@@ -240,7 +235,7 @@ class RevocationFlusher(TransactionMachine):
         for digest in self.digests(job):
             if digest not in placed:
                 placed[digest] = self._other_event(job, address, digest)
-        self._placed[job.id] = placed
+        return placed
 
     def _other_event(self, job: Row[Any], address: str, digest: str) -> tuple[str, int]:
         """The event of a digest that another transaction revoked (before this batch's, or
@@ -264,8 +259,10 @@ class RevocationFlusher(TransactionMachine):
             f"{digest} is revoked on chain but its CredentialRevoked event was not found"
         )
 
-    def record_effect(self, conn: Connection, job: Row[Any], receipt: Receipt) -> None:
-        placed = self._placed.pop(job.id)
+    def record_effect(
+        self, conn: Connection, job: Row[Any], placed: dict[str, tuple[str, int]]
+    ) -> None:
+        """Each revocation gets the transaction and block of its own event."""
         conn.execute(
             update(revocation_t)
             .where(revocation_t.c.batch_id == job.id, revocation_t.c.digest == bindparam("d"))

@@ -107,10 +107,12 @@ class TransactionMachine:
         """The hash of the transaction that had the job's effect (when `done_on_chain`)."""
         raise NotImplementedError
 
-    def check_effect(self, job: Row[Any], receipt: Receipt) -> None:
-        """Before confirming: raise if the chain holds something else than the job asked."""
+    def check_effect(self, job: Row[Any], receipt: Receipt) -> Any:
+        """Before confirming: raise if the chain holds something else than the job asked;
+        what it returns is handed to `record_effect`."""
+        return None
 
-    def record_effect(self, conn: Connection, job: Row[Any], receipt: Receipt) -> None:
+    def record_effect(self, conn: Connection, job: Row[Any], effect: Any) -> None:
         """Inside the confirming transaction: what else the index keeps of the effect."""
 
     def adopt_after_revert(self, error: ContractRevertError) -> bool:
@@ -219,7 +221,7 @@ class TransactionMachine:
     def confirm(self, job: Row[Any], receipt: Receipt, seen: int) -> None:
         """submitted → confirmed: the receipt has its confirmations and the chain holds
         what the job asked for."""
-        self.check_effect(job, receipt)
+        effect = self.check_effect(job, receipt)
         block = self.client.block(receipt.block_number)
         with self.engine.begin() as conn:
             conn.execute(
@@ -237,7 +239,7 @@ class TransactionMachine:
                     last_error=None,
                 )
             )
-            self.record_effect(conn, job, receipt)
+            self.record_effect(conn, job, effect)
             self._set_state(
                 conn,
                 job.id,
