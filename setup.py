@@ -5,7 +5,7 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "anchoring._merkle_c",
+            "mcledger.anchoring._merkle_c",
             sources=["anchoring/_merkle_c.c"],
             libraries=["crypto"],
             optional=True,

@@ -1,6 +1,6 @@
 """anchoring: RFC 6962 Merkle trees (pure), batches, the chain client and anchoring."""
 
-from anchoring.merkle import (
+from mcledger.anchoring.merkle import (
     EMPTY_ROOT,
     ConsistencyProof,
     InclusionProof,
@@ -11,8 +11,8 @@ from anchoring.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from anchoring.tiles import FileTileStore, MemoryTileStore, TileStore, TreeMeta
-from anchoring.tree import (
+from mcledger.anchoring.tiles import FileTileStore, MemoryTileStore, TileStore, TreeMeta
+from mcledger.anchoring.tree import (
     MerkleTree,
     StoredTree,
     consistency_proof,

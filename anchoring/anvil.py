@@ -17,8 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anchoring.errors import ToolchainError
-from contracts.toolchain import anvil_binary
+from mcledger.anchoring.errors import ToolchainError
+from mcledger.contracts.toolchain import anvil_binary
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_CHAIN_ID = 31337

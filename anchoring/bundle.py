@@ -15,8 +15,8 @@ from typing import Any
 
 from eth_utils import is_checksum_address
 
-from anchoring.errors import MerkleError
-from anchoring.merkle import InclusionProof
+from mcledger.anchoring.errors import MerkleError
+from mcledger.anchoring.merkle import InclusionProof
 
 BUNDLE_VERSION = "mcledger-proof/1"
 PROOF_FIELDS = ("leafIndex", "treeSize", "auditPath", "root")

@@ -16,8 +16,8 @@ from eth_utils import keccak, to_checksum_address
 from web3.exceptions import Web3Exception
 from web3.types import RPCEndpoint
 
-from anchoring.chain import ChainClient, Receipt, RevertDecoder
-from anchoring.errors import ChainError
+from mcledger.anchoring.chain import ChainClient, Receipt, RevertDecoder
+from mcledger.anchoring.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 

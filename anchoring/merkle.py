@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from hmac import compare_digest
 from types import ModuleType
 
-from anchoring.errors import InvalidProofError, MerkleError
+from mcledger.anchoring.errors import InvalidProofError, MerkleError
 
 _c: ModuleType | None
 try:
-    _c = importlib.import_module("anchoring._merkle_c")
+    _c = importlib.import_module("mcledger.anchoring._merkle_c")
 except ImportError:  # pragma: no cover - depends on the build
     _c = None
 

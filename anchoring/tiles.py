@@ -40,8 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from anchoring.errors import MerkleError
-from anchoring.merkle import EMPTY_ROOT, HASH_SIZE
+from mcledger.anchoring.errors import MerkleError
+from mcledger.anchoring.merkle import EMPTY_ROOT, HASH_SIZE
 
 DEFAULT_TILE_HEIGHT = 8
 MAGIC = b"MCLTILES"

@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from anchoring.errors import MerkleError
-from anchoring.merkle import (
+from mcledger.anchoring.errors import MerkleError
+from mcledger.anchoring.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     LEAF_PREFIX,
@@ -27,7 +27,7 @@ from anchoring.merkle import (
     prove_consistency,
     prove_inclusion,
 )
-from anchoring.tiles import DEFAULT_TILE_HEIGHT, TileLayout, TileStore, TreeMeta
+from mcledger.anchoring.tiles import DEFAULT_TILE_HEIGHT, TileLayout, TileStore, TreeMeta
 
 _sha256 = hashlib.sha256
 

@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.options import DataDirOption, JsonOption, RpcOption
-from node.settings import load_settings
+from mcledger.cli.options import DataDirOption, JsonOption, RpcOption
+from mcledger.node.settings import load_settings
 
 if TYPE_CHECKING:
-    from node.anchorer import BatchReport
-    from node.revocation_flush import RevocationBatchReport
+    from mcledger.node.pipeline.anchorer import BatchReport
+    from mcledger.node.pipeline.revocation_flush import RevocationBatchReport
 
 console = Console()
 
@@ -33,8 +33,8 @@ def anchor_command(
     Safe beside a running `mcledger serve`: one process sends at a time. Waits for
     the configured confirmations unless --no-wait; exits 1 if a batch is left unconfirmed.
     """
-    from node.revocation_flush import flush_all
-    from node.service import open_node
+    from mcledger.node.pipeline.revocation_flush import flush_all
+    from mcledger.node.runtime.service import open_node
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
     node = open_node(settings)

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import DataDirOption, JsonOption, RpcOption
-from node.settings import load_settings
+from mcledger.cli.options import DataDirOption, JsonOption, RpcOption
+from mcledger.node.settings import load_settings
 
 console = Console()
 _stderr = Console(stderr=True)
@@ -57,12 +57,12 @@ def audit_command(
     revokedAt), and batches whose stored digests no longer hash to their root
     (tree-mismatch). Exits 1 on any finding, 2 on a usage error.
     """
-    from anchoring.chain import ChainClient
-    from anchoring.ledger import LedgerContract
-    from contracts.toolchain import load_artifact
-    from node.audit import DEFAULT_MAX_LAG, KINDS, audit_index
-    from node.chain_setup import DEPLOYMENT_FILE, Deployment, running_dev_endpoint
-    from node.service import open_engine
+    from mcledger.anchoring.chain import ChainClient
+    from mcledger.anchoring.ledger import LedgerContract
+    from mcledger.contracts.toolchain import load_artifact
+    from mcledger.node.revocation.audit import DEFAULT_MAX_LAG, KINDS, audit_index
+    from mcledger.node.runtime.chain_setup import DEPLOYMENT_FILE, Deployment, running_dev_endpoint
+    from mcledger.node.runtime.service import open_engine
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
     rpc_url = settings.rpc_url or running_dev_endpoint(settings)

@@ -11,16 +11,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.options import DataDirOption, JsonOption, RpcOption
-from node.chain_setup import (
+from mcledger.cli.options import DataDirOption, JsonOption, RpcOption
+from mcledger.node.errors import ChainSetupError
+from mcledger.node.runtime.chain_setup import (
     ChainContext,
     deploy_contract,
     ensure_dev_ready,
     fund_dev_accounts,
     open_chain,
 )
-from node.errors import ChainSetupError
-from node.settings import load_settings
+from mcledger.node.settings import load_settings
 
 chain_app = typer.Typer(
     help="Start the local development chain, deploy the contract, show the chain's state.",

@@ -30,9 +30,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from cli.options import DataDirOption
-from node.credentials.annex import FieldError, validate_award
-from node.issuance import CredentialIssuer, IssuedCredential
+from mcledger.cli.options import DataDirOption
+from mcledger.node.credentials.annex import FieldError, validate_award
+from mcledger.node.issuing.issuance import CredentialIssuer, IssuedCredential
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -282,14 +282,14 @@ def issue_command(
     others are still issued. Exits 0 when every row was issued, 1 when some were refused,
     2 for usage errors (unknown achievement, unreadable CSV, bad header).
     """
-    from node.catalogue import (
+    from mcledger.node.issuing.catalogue import (
         InvalidEntryError,
         UnknownAchievementError,
         get_achievement,
         issuer_profile_for_credentials,
     )
-    from node.service import open_node
-    from node.settings import load_settings
+    from mcledger.node.runtime.service import open_node
+    from mcledger.node.settings import load_settings
 
     try:
         total = count_learners(learners)
@@ -335,14 +335,14 @@ def erase_command(
     The digest, its proof and any revocation record stay, so the learner's own copy
     still verifies. Exits 1 if the credential is unknown or another issuer's.
     """
-    from node.issuance import (
+    from mcledger.node.issuing.issuance import (
         CredentialAccessError,
         UnknownCredentialError,
         erase_credential,
         get_credential,
     )
-    from node.service import open_engine
-    from node.settings import load_settings
+    from mcledger.node.runtime.service import open_engine
+    from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
     engine = open_engine(settings)

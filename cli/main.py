@@ -7,18 +7,18 @@ import sys
 import typer
 from rich.console import Console
 
-from anchoring.errors import AnchoringError
-from cli.anchor import anchor_command
-from cli.audit import audit_command
-from cli.chain import chain_app
-from cli.issue import erase_command, issue_command
-from cli.merkle import merkle_app
-from cli.prove import prove_command
-from cli.revoke import revoke_command
-from cli.serve import serve_command
-from cli.token import token_app
-from cli.verify import verify_command
-from node.errors import NodeError
+from mcledger.anchoring.errors import AnchoringError
+from mcledger.cli.anchor import anchor_command
+from mcledger.cli.audit import audit_command
+from mcledger.cli.chain import chain_app
+from mcledger.cli.issue import erase_command, issue_command
+from mcledger.cli.merkle import merkle_app
+from mcledger.cli.prove import prove_command
+from mcledger.cli.revoke import revoke_command
+from mcledger.cli.serve import serve_command
+from mcledger.cli.token import token_app
+from mcledger.cli.verify import verify_command
+from mcledger.node.errors import NodeError
 
 app = typer.Typer(
     name="mcledger",

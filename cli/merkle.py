@@ -17,9 +17,9 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from anchoring.errors import InvalidProofError, MerkleError
-from anchoring.merkle import InclusionProof, hash_from_hex, verify_inclusion
-from anchoring.tree import MerkleTree
+from mcledger.anchoring.errors import InvalidProofError, MerkleError
+from mcledger.anchoring.merkle import InclusionProof, hash_from_hex, verify_inclusion
+from mcledger.anchoring.tree import MerkleTree
 
 merkle_app = typer.Typer(
     help=(

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from cli.options import DataDirOption
-from node.settings import load_settings
+from mcledger.cli.options import DataDirOption
+from mcledger.node.settings import load_settings
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 stderr = Console(stderr=True)
@@ -45,8 +45,8 @@ def _from_node(base_url: str, digest: str | None, credential_id: str | None) -> 
 
 
 def _from_index(data_dir: Path, digest: str | None, credential_id: str | None) -> tuple[int, Any]:
-    from node.batches import proof_status
-    from node.service import open_engine
+    from mcledger.node.pipeline.batches import proof_status
+    from mcledger.node.runtime.service import open_engine
 
     engine = open_engine(load_settings(data_dir=data_dir))
     try:

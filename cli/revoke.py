@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli.options import DataDirOption, JsonOption
-from node.settings import load_settings
+from mcledger.cli.options import DataDirOption, JsonOption
+from mcledger.node.settings import load_settings
 
 stderr = Console(stderr=True)
 
@@ -40,14 +40,14 @@ def revoke_command(
 ) -> None:
     """Revoke a credential of the local issuer; revoking it again prints the first
     revocation unchanged. Exit 1 if it is unknown, another issuer's, or the reason is bad."""
-    from node.revocations import (
+    from mcledger.node.revocation.revocations import (
         CredentialAccessError,
         InvalidRevocationError,
         UnknownCredentialError,
         reason_name,
         revoke_credential,
     )
-    from node.service import open_engine
+    from mcledger.node.runtime.service import open_engine
 
     settings = load_settings(data_dir=data_dir)
     engine = open_engine(settings)

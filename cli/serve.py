@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli.options import DataDirOption
-from node.settings import load_settings
+from mcledger.cli.options import DataDirOption
+from mcledger.node.settings import load_settings
 
 console = Console(stderr=True, soft_wrap=True)  # a token or URL must not be wrapped
 
@@ -30,10 +30,10 @@ def serve_command(
     """Run the node: HTTP API (OpenAPI at /docs) and the anchoring scheduler."""
     import uvicorn
 
-    from node.api import create_app
-    from node.scheduler import AnchoringScheduler
-    from node.service import open_node
-    from node.tokens import create_token
+    from mcledger.node.api import create_app
+    from mcledger.node.issuing.tokens import create_token
+    from mcledger.node.pipeline.scheduler import AnchoringScheduler
+    from mcledger.node.runtime.service import open_node
 
     settings = load_settings(data_dir=data_dir, dev=dev or None, host=host, port=port)
     logging.basicConfig(

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli.options import DataDirOption
-from node.settings import load_settings
+from mcledger.cli.options import DataDirOption
+from mcledger.node.settings import load_settings
 
 token_app = typer.Typer(no_args_is_help=True)
 stderr = Console(stderr=True)
@@ -35,9 +35,9 @@ def token_create(
 ) -> None:
     """Create a token and print it alone on stdout; it is not stored and cannot be shown
     again (the index keeps only its SHA-256). Safe beside a running `mcledger serve`."""
-    from node.db import default_database_url, open_index
-    from node.issuers import UnknownIssuerError, get_issuer
-    from node.tokens import create_token, parse_scopes
+    from mcledger.node.index.db import default_database_url, open_index
+    from mcledger.node.issuing.issuers import UnknownIssuerError, get_issuer
+    from mcledger.node.issuing.tokens import create_token, parse_scopes
 
     settings = load_settings(data_dir=data_dir)
     scopes = parse_scopes(scope)

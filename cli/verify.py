@@ -23,12 +23,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from anchoring.bundle import ProofBundle
-from anchoring.errors import MerkleError
-from anchoring.verify import Check, VerificationReport, unparsable_bundle_report
-from cli.options import JsonOption, RpcOption
-from node.credential_verify import ChainReader, CredentialReport, verify_credential_file
-from node.settings import load_settings
+from mcledger.anchoring.bundle import ProofBundle
+from mcledger.anchoring.errors import MerkleError
+from mcledger.cli.options import JsonOption, RpcOption
+from mcledger.node.settings import load_settings
+from mcledger.node.verifier.bundle import Check, VerificationReport, unparsable_bundle_report
+from mcledger.node.verifier.credential import ChainReader, CredentialReport, verify_credential_file
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)

@@ -1,6 +1,6 @@
 """The MicroCredentialLedger contract: Solidity source, pinned toolchain, compiled artifact."""
 
-from contracts.toolchain import (
+from mcledger.contracts.toolchain import (
     ARTIFACT_PATH,
     ToolchainError,
     anvil_binary,

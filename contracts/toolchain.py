@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from anchoring.errors import ToolchainError
+from mcledger.anchoring.errors import ToolchainError
 
 CONTRACT_NAME = "MicroCredentialLedger"
 CONTRACTS_DIR = Path(__file__).resolve().parent

@@ -11,10 +11,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from anchoring.anvil import AnvilProcess, start_anvil
-from anchoring.chain import ChainClient
-from anchoring.ledger import LedgerContract, deploy_ledger
-from node.settings import Settings, load_settings
+from mcledger.anchoring.anvil import AnvilProcess, start_anvil
+from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.ledger import LedgerContract, deploy_ledger
+from mcledger.node.settings import Settings, load_settings
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -39,7 +39,7 @@ def chain(anvil: AnvilProcess) -> ChainClient:
 
 @pytest.fixture(scope="session")
 def artifact() -> dict:
-    from contracts.toolchain import load_artifact
+    from mcledger.contracts.toolchain import load_artifact
 
     return load_artifact()
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from anchoring.anvil import AnvilProcess, free_loopback_port, start_anvil
-from anchoring.chain import ChainClient
-from anchoring.ledger import LedgerContract
-from contracts.toolchain import load_artifact
+from mcledger.anchoring.anvil import AnvilProcess, free_loopback_port, start_anvil
+from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.ledger import LedgerContract
+from mcledger.contracts.toolchain import load_artifact
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def _cli(
     env: dict[str, str], *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
+        [sys.executable, "-m", "mcledger.cli.main", *args],
         cwd=REPO,
         env=env,
         input=stdin,
@@ -58,7 +58,7 @@ class RunningNode:
     def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
         self.env, self.url, self.log = env, f"http://127.0.0.1:{port}", log
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--dev"],
+            [sys.executable, "-m", "mcledger.cli.main", "serve", "--dev"],
             cwd=REPO,
             env=env,
             stdout=log.open("w"),

@@ -30,14 +30,14 @@ from test_end_to_end import (  # the running node and its helpers; fixtures by n
 )
 from typer.testing import CliRunner
 
-from cli.issue import credential_file_name, issue_command
-from node.credential_verify import (
+from mcledger.cli.issue import credential_file_name, issue_command
+from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
+from mcledger.node.credentials.dataintegrity import credential_digest
+from mcledger.node.verifier.credential import (
     CREDENTIAL_CHECK_NAMES,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,
 )
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT
-from node.credentials.dataintegrity import credential_digest
 
 
 def _post(running: RunningNode, token: str, path: str, body: Any) -> httpx.Response:

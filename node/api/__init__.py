@@ -1,6 +1,6 @@
 """The node's HTTP API (DESIGN.md "The HTTP API")."""
 
-from node.api.app import create_app
-from node.api.deps import AnchoringControl
+from mcledger.node.api.app import create_app
+from mcledger.node.api.deps import AnchoringControl
 
 __all__ = ["AnchoringControl", "create_app"]

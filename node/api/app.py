@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from node.api import (
+from mcledger.node.api import (
     routes_achievements,
     routes_batches,
     routes_credentials,
@@ -21,11 +21,11 @@ from node.api import (
     routes_proofs,
     routes_revocations,
 )
-from node.api.deps import AnchoringControl, NodeContext
-from node.api.problems import install_problem_handlers
-from node.api.schemas import AnchorRequest, DigestSubmission
-from node.issuance import CredentialIssuer
-from node.settings import Settings
+from mcledger.node.api.deps import AnchoringControl, NodeContext
+from mcledger.node.api.problems import install_problem_handlers
+from mcledger.node.api.schemas import AnchorRequest, DigestSubmission
+from mcledger.node.issuing.issuance import CredentialIssuer
+from mcledger.node.settings import Settings
 
 # Bodies the routes parse themselves (after authentication, with a size cap); their
 # schemas are added to the OpenAPI components so /docs still shows them.

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from node.api.problems import ProblemError, pydantic_errors, validation_problem
+from mcledger.node.api.problems import ProblemError, pydantic_errors, validation_problem
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # 10,000 items with 200-character credential ids fit
 

@@ -17,10 +17,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
-from node.api.problems import ProblemError
-from node.issuance import CredentialIssuer
-from node.settings import Settings
-from node.tokens import AuthenticationError, TokenInfo, authenticate
+from mcledger.node.api.problems import ProblemError
+from mcledger.node.issuing.issuance import CredentialIssuer
+from mcledger.node.issuing.tokens import AuthenticationError, TokenInfo, authenticate
+from mcledger.node.settings import Settings
 
 
 class AnchoringControl(Protocol):

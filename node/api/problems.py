@@ -19,12 +19,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anchoring.errors import AnchoringError, ChainError
-from node.db import DatabaseError
-from node.errors import ChainSetupError, NodeError
-from node.issuers import UnknownIssuerError
-from node.submissions import DigestConflictError, InvalidSubmissionError
-from node.tokens import AuthenticationError, InvalidScopeError
+from mcledger.anchoring.errors import AnchoringError, ChainError
+from mcledger.node.errors import ChainSetupError, NodeError
+from mcledger.node.index.db import DatabaseError
+from mcledger.node.issuing.issuers import UnknownIssuerError
+from mcledger.node.issuing.tokens import AuthenticationError, InvalidScopeError
+from mcledger.node.pipeline.submissions import DigestConflictError, InvalidSubmissionError
 
 log = logging.getLogger("mcledger.api")
 

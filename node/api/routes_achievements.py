@@ -19,11 +19,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from anchoring.bundle import format_time
-from node.api.body import read_body
-from node.api.deps import Context, require_scope
-from node.api.problems import ProblemError, field_error, validation_problem
-from node.catalogue import (
+from mcledger.anchoring.bundle import format_time
+from mcledger.node.api.body import read_body
+from mcledger.node.api.deps import Context, require_scope
+from mcledger.node.api.problems import ProblemError, field_error, validation_problem
+from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
+from mcledger.node.credentials.build import AchievementVersion
+from mcledger.node.issuing.catalogue import (
     AnotherIssuersAchievementError,
     InvalidEntryError,
     UnknownAchievementError,
@@ -32,9 +34,7 @@ from node.catalogue import (
     get_achievement,
     list_achievements,
 )
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT
-from node.credentials.build import AchievementVersion
-from node.tokens import TokenInfo
+from mcledger.node.issuing.tokens import TokenInfo
 
 router = APIRouter(tags=["achievements"])
 

@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from anchoring.bundle import format_time
-from node.api.body import documented_body, parse_body, read_body
-from node.api.deps import Context, require_scope
-from node.api.problems import ProblemError
-from node.api.schemas import AnchorRequest, AnchorView, BatchPage, BatchView
-from node.models import BatchState, batch_t
-from node.tokens import TokenInfo
+from mcledger.anchoring.bundle import format_time
+from mcledger.node.api.body import documented_body, parse_body, read_body
+from mcledger.node.api.deps import Context, require_scope
+from mcledger.node.api.problems import ProblemError
+from mcledger.node.api.schemas import AnchorRequest, AnchorView, BatchPage, BatchView
+from mcledger.node.index.models import BatchState, batch_t
+from mcledger.node.issuing.tokens import TokenInfo
 
 router = APIRouter(tags=["batches"])
 

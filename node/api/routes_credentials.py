@@ -16,19 +16,18 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
-from node.api.deps import Context, NodeContext, bearer, require_scope
-from node.api.problems import ProblemError, field_error, validation_problem
-from node.api.routes_achievements import json_body
-from node.batches import proof_status
-from node.catalogue import (
+from mcledger.node.api.deps import Context, NodeContext, bearer, require_scope
+from mcledger.node.api.problems import ProblemError, field_error, validation_problem
+from mcledger.node.api.routes_achievements import json_body
+from mcledger.node.credentials.annex import EXAMPLE_AWARD
+from mcledger.node.credentials.dataintegrity import ANCHOR_PROPERTY, DataIntegrityError
+from mcledger.node.credentials.loader import ContextCheckError, UnknownContextError
+from mcledger.node.issuing.catalogue import (
     IncompleteProfileError,
     InvalidEntryError,
     UnknownAchievementError,
 )
-from node.credentials.annex import EXAMPLE_AWARD
-from node.credentials.dataintegrity import ANCHOR_PROPERTY, DataIntegrityError
-from node.credentials.loader import ContextCheckError, UnknownContextError
-from node.issuance import (
+from mcledger.node.issuing.issuance import (
     CredentialAccessError,
     CredentialIssuer,
     InvalidCredentialRequest,
@@ -37,7 +36,8 @@ from node.issuance import (
     get_credential,
     learner_key_matches,
 )
-from node.tokens import AuthenticationError, TokenInfo, authenticate
+from mcledger.node.issuing.tokens import AuthenticationError, TokenInfo, authenticate
+from mcledger.node.pipeline.batches import proof_status
 
 router = APIRouter(tags=["credentials"])
 

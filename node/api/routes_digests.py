@@ -9,12 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from anchoring.bundle import format_time
-from node.api.body import documented_body, parse_body, read_body
-from node.api.deps import Context, NodeContext, require_scope
-from node.api.schemas import DigestReceipts, DigestSubmission
-from node.submissions import SubmissionState, submit_digests
-from node.tokens import TokenInfo
+from mcledger.anchoring.bundle import format_time
+from mcledger.node.api.body import documented_body, parse_body, read_body
+from mcledger.node.api.deps import Context, NodeContext, require_scope
+from mcledger.node.api.schemas import DigestReceipts, DigestSubmission
+from mcledger.node.issuing.tokens import TokenInfo
+from mcledger.node.pipeline.submissions import SubmissionState, submit_digests
 
 router = APIRouter(tags=["digests"])
 

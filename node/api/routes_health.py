@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from node.api.deps import Context
-from node.api.problems import ProblemError
-from node.api.schemas import Health, Readiness
+from mcledger.node.api.deps import Context
+from mcledger.node.api.problems import ProblemError
+from mcledger.node.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -10,18 +10,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from node.api.deps import Context, NodeContext, require_scope
-from node.api.problems import ProblemError
-from node.api.routes_achievements import invalid_entry_problem, json_body
-from node.catalogue import (
+from mcledger.node.api.deps import Context, NodeContext, require_scope
+from mcledger.node.api.problems import ProblemError
+from mcledger.node.api.routes_achievements import invalid_entry_problem, json_body
+from mcledger.node.credentials.loader import MCLEDGER_CONTEXT_FILE
+from mcledger.node.issuing.catalogue import (
     InvalidEntryError,
     PublicProfile,
     get_issuer_profile,
     update_issuer_profile,
 )
-from node.credentials.loader import MCLEDGER_CONTEXT_FILE
-from node.issuance import did_document
-from node.tokens import TokenInfo
+from mcledger.node.issuing.issuance import did_document
+from mcledger.node.issuing.tokens import TokenInfo
 
 router = APIRouter(tags=["issuers"])
 

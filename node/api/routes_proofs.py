@@ -9,12 +9,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from anchoring.bundle import format_time
-from node.api.deps import Context, NodeContext
-from node.api.problems import ProblemError, field_error, validation_problem
-from node.api.schemas import PROOF_BUNDLE_EXAMPLE, ProofPending
-from node.batches import ProofStatus, proof_status
-from node.submissions import digest_problem
+from mcledger.anchoring.bundle import format_time
+from mcledger.node.api.deps import Context, NodeContext
+from mcledger.node.api.problems import ProblemError, field_error, validation_problem
+from mcledger.node.api.schemas import PROOF_BUNDLE_EXAMPLE, ProofPending
+from mcledger.node.pipeline.batches import ProofStatus, proof_status
+from mcledger.node.pipeline.submissions import digest_problem
 
 router = APIRouter(tags=["proofs"])
 

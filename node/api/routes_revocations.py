@@ -17,10 +17,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from node.api.body import parse_body, read_body
-from node.api.deps import Context, NodeContext, require_scope
-from node.api.problems import ProblemError, field_error, validation_problem
-from node.revocations import (
+from mcledger.node.api.body import parse_body, read_body
+from mcledger.node.api.deps import Context, NodeContext, require_scope
+from mcledger.node.api.problems import ProblemError, field_error, validation_problem
+from mcledger.node.issuing.status_lists import (
+    StatusListUnavailableError,
+    UnknownStatusListError,
+    publish_status_list,
+)
+from mcledger.node.issuing.tokens import TokenInfo
+from mcledger.node.revocation.revocations import (
     MAX_NOTE_LENGTH,
     CredentialAccessError,
     InvalidRevocationError,
@@ -32,12 +38,6 @@ from node.revocations import (
     revoke_credential,
     suspend_credential,
 )
-from node.status_lists import (
-    StatusListUnavailableError,
-    UnknownStatusListError,
-    publish_status_list,
-)
-from node.tokens import TokenInfo
 
 router = APIRouter(tags=["revocations"])
 

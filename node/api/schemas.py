@@ -12,7 +12,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from node.submissions import MAX_CREDENTIAL_ID_LENGTH, credential_id_problem, digest_problem
+from mcledger.node.pipeline.submissions import (
+    MAX_CREDENTIAL_ID_LENGTH,
+    credential_id_problem,
+    digest_problem,
+)
 
 MAX_DIGESTS_PER_REQUEST = 10_000
 HEX64 = "^[0-9a-f]{64}$"

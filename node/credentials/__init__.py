@@ -1,6 +1,6 @@
 """Verifiable credentials: local JSON-LD contexts, Multikey/did:key keys, Data Integrity proofs."""
 
-from node.credentials.dataintegrity import (
+from mcledger.node.credentials.dataintegrity import (
     ANCHOR_PROPERTY,
     CanonicalizationError,
     DataIntegrityError,
@@ -10,7 +10,7 @@ from node.credentials.dataintegrity import (
     sign_credential,
     verify_credential,
 )
-from node.credentials.loader import (
+from mcledger.node.credentials.loader import (
     ContextCheckError,
     ContextFileError,
     LocalContextLoader,
@@ -18,7 +18,7 @@ from node.credentials.loader import (
     check_contexts,
     default_loader,
 )
-from node.credentials.multikey import (
+from mcledger.node.credentials.multikey import (
     Ed25519SigningKey,
     MultikeyError,
     did_key,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from node.credentials.annex import (
+from mcledger.node.credentials.annex import (
     ECTS_FRAMEWORK_IRI,
     EQF_LEVEL_IRI,
     PARTICIPATION_FORMS,
@@ -26,7 +26,12 @@ from node.credentials.annex import (
     check_did,
     check_outcomes,
 )
-from node.credentials.build import CREDENTIAL_TYPES, MCLEDGER_CONTEXT, OB_CONTEXT, VC_V2_CONTEXT
+from mcledger.node.credentials.build import (
+    CREDENTIAL_TYPES,
+    MCLEDGER_CONTEXT,
+    OB_CONTEXT,
+    VC_V2_CONTEXT,
+)
 
 _HOURS = re.compile(r"^PT(\d+(\.\d+)?)H$")
 

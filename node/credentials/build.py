@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from anchoring.bundle import format_time
-from node.credentials.annex import ECTS_FRAMEWORK_IRI, EQF_LEVEL_IRI
+from mcledger.anchoring.bundle import format_time
+from mcledger.node.credentials.annex import ECTS_FRAMEWORK_IRI, EQF_LEVEL_IRI
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"

@@ -23,21 +23,21 @@ from typing import Any
 
 from pyld import jsonld
 
-from node.credentials.loader import (
+from mcledger.node.credentials.loader import (
     ContextCheckError,
     LocalContextLoader,
     UnknownContextError,
     check_contexts,
     default_loader,
 )
-from node.credentials.multikey import (
+from mcledger.node.credentials.multikey import (
     Ed25519SigningKey,
     MultikeyError,
     multibase_decode,
     multibase_encode,
     verify_ed25519,
 )
-from node.errors import NodeError
+from mcledger.node.errors import NodeError
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-rdfc-2022"

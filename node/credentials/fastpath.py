@@ -60,7 +60,7 @@ from typing import Any
 from pyld import jsonld
 from pyld.canon import URDNA2015
 
-from node.credentials.dataintegrity import (
+from mcledger.node.credentials.dataintegrity import (
     ANCHOR_PROPERTY,
     CRYPTOSUITE,
     PROOF_PURPOSE,
@@ -73,8 +73,8 @@ from node.credentials.dataintegrity import (
     proof_configuration,
     sign_credential,
 )
-from node.credentials.loader import LocalContextLoader, check_contexts, default_loader
-from node.credentials.multikey import Ed25519SigningKey, multibase_encode
+from mcledger.node.credentials.loader import LocalContextLoader, check_contexts, default_loader
+from mcledger.node.credentials.multikey import Ed25519SigningKey, multibase_encode
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 XSD_DOUBLE = "http://www.w3.org/2001/XMLSchema#double"

@@ -21,7 +21,7 @@ from typing import Any
 from cachetools import LRUCache
 from pyld.context_resolver import ContextResolver
 
-from node.errors import NodeError
+from mcledger.node.errors import NodeError
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 MCLEDGER_CONTEXT = "https://w3id.org/mcledger/v1"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from node.errors import KeyStoreError, NodeError
+from mcledger.node.errors import KeyStoreError, NodeError
 
 ED25519_PUBLIC_PREFIX = b"\xed\x01"  # multicodec ed25519-pub, as an unsigned varint
 ED25519_SECRET_PREFIX = b"\x80\x26"  # multicodec ed25519-priv (0x1300), as an unsigned varint

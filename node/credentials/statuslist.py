@@ -1,4 +1,5 @@
-"""Bitstring Status List v1.0: the bitstring, its encoding, and random index allocation.
+"""Bitstring Status List v1.0: the bitstring, its encoding, random index allocation,
+and the list credential (one model that writes and reads it).
 
 Pure: no I/O. Index 0 is the most significant bit of the first byte; the
 encoded list is the multibase base64url (prefix ``u``, no padding) of the
@@ -11,11 +12,27 @@ import base64
 import gzip
 import secrets
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from mcledger.node.credentials.loader import VC_V2_CONTEXT
+from mcledger.node.errors import NodeError
 
 MIN_LIST_BITS = 131_072  # the specification's minimum, 16 KiB: herd privacy
 MAX_LIST_BYTES = 16 * 1024 * 1024
 _MULTIBASE_BASE64URL = "u"
+LIST_TYPE = "BitstringStatusListCredential"
+SUBJECT_TYPE = "BitstringStatusList"
+ENTRY_TYPE = "BitstringStatusListEntry"
+
+
+class StatusPurpose(StrEnum):
+    """The status purposes a node publishes lists for (Bitstring Status List v1.0, 2.1)."""
+
+    REVOCATION = "revocation"  # final
+    SUSPENSION = "suspension"  # may be lifted
 
 
 class StatusListError(ValueError):
@@ -97,3 +114,71 @@ def random_free_index(taken: set[int], size: int = MIN_LIST_BITS, attempts: int 
             return candidate
     free = [i for i in range(size) if i not in taken]  # dense list: pick among what is left
     return free[secrets.randbelow(len(free))]
+
+
+class StatusListFormatError(NodeError):
+    """A document is not a Bitstring Status List credential this node can read."""
+
+
+# -- the list credential: one model that writes and reads it -------------------------------
+
+
+@dataclass(frozen=True)
+class StatusListCredential:
+    """The unsigned BitstringStatusListCredential (section 2.2); `proof` is added by signing."""
+
+    url: str
+    issuer: str
+    purpose: StatusPurpose
+    valid_from: str
+    encoded_list: str
+
+    def to_json(self) -> dict[str, Any]:
+        # The VC 2.0 context defines every status list term; no second context is needed.
+        return {
+            "@context": [VC_V2_CONTEXT],
+            "id": self.url,
+            "type": ["VerifiableCredential", LIST_TYPE],
+            "issuer": self.issuer,
+            "validFrom": self.valid_from,
+            "credentialSubject": {
+                "id": f"{self.url}#list",
+                "type": SUBJECT_TYPE,
+                "statusPurpose": str(self.purpose),
+                "encodedList": self.encoded_list,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StatusListCredential:
+        """Read a list credential (signed or not; the signature is checked elsewhere)."""
+        types = document.get("type")
+        subject = document.get("credentialSubject")
+        if not isinstance(types, list) or LIST_TYPE not in types:
+            raise StatusListFormatError(f"type must include {LIST_TYPE}")
+        if not isinstance(subject, dict) or subject.get("type") != SUBJECT_TYPE:
+            raise StatusListFormatError(f"credentialSubject.type must be {SUBJECT_TYPE}")
+        try:
+            purpose = StatusPurpose(str(subject.get("statusPurpose")))
+        except ValueError:
+            raise StatusListFormatError("credentialSubject.statusPurpose is not known") from None
+        issuer = document.get("issuer")
+        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+        encoded = subject.get("encodedList")
+        if not isinstance(encoded, str) or not isinstance(issuer_id, str):
+            raise StatusListFormatError("issuer and credentialSubject.encodedList are required")
+        listed = cls(
+            str(document.get("id", "")),
+            issuer_id,
+            purpose,
+            str(document.get("validFrom", "")),
+            encoded,
+        )
+        listed.bits()  # refuse what does not decode
+        return listed
+
+    def bits(self) -> Bitstring:
+        try:
+            return Bitstring.decode(self.encoded_list)
+        except (StatusListError, zlib.error) as exc:  # Bitstring.decode lets zlib.error out
+            raise StatusListFormatError(f"credentialSubject.encodedList: {exc}") from None

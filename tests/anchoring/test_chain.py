@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from anchoring.anvil import start_anvil
-from anchoring.chain import ChainClient, ReceiptTimeoutError, ReorgedError
-from anchoring.errors import ChainError, ToolchainError
+from mcledger.anchoring.anvil import start_anvil
+from mcledger.anchoring.chain import ChainClient, ReceiptTimeoutError, ReorgedError
+from mcledger.anchoring.errors import ChainError, ToolchainError
 
 
 def test_anvil_starts_on_a_free_loopback_port_and_stops(tmp_path: Path) -> None:

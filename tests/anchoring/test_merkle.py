@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anchoring import merkle, tree
-from anchoring.errors import InvalidProofError, MerkleError
-from anchoring.merkle import (
+from mcledger.anchoring import merkle, tree
+from mcledger.anchoring.errors import InvalidProofError, MerkleError
+from mcledger.anchoring.merkle import (
     EMPTY_ROOT,
     ConsistencyProof,
     InclusionProof,
@@ -23,7 +23,7 @@ from anchoring.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from anchoring.tree import MerkleTree, build_levels, build_levels_packed, merkle_root
+from mcledger.anchoring.tree import MerkleTree, build_levels, build_levels_packed, merkle_root
 
 
 def sha(data: bytes) -> bytes:

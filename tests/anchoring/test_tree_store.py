@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from anchoring.errors import MerkleError
-from anchoring.merkle import EMPTY_ROOT, verify_consistency, verify_inclusion
-from anchoring.tiles import HEADER_SIZE, FileTileStore, MemoryTileStore, TileLayout, TreeMeta
-from anchoring.tree import MerkleTree, StoredTree, save_tree
+from mcledger.anchoring.errors import MerkleError
+from mcledger.anchoring.merkle import EMPTY_ROOT, verify_consistency, verify_inclusion
+from mcledger.anchoring.tiles import (
+    HEADER_SIZE,
+    FileTileStore,
+    MemoryTileStore,
+    TileLayout,
+    TreeMeta,
+)
+from mcledger.anchoring.tree import MerkleTree, StoredTree, save_tree
 
 
 def digests(n: int, seed: int = 0) -> bytes:

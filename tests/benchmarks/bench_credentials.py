@@ -41,10 +41,10 @@ if __name__ == "__main__":  # run as a script from anywhere: import the project'
 import pytest
 from pyld import jsonld
 
-from node.credentials.annex import validate_award
-from node.credentials.annex_credential import validate_credential
-from node.credentials.build import IssuerProfile, build_credential
-from node.credentials.dataintegrity import (
+from mcledger.node.credentials.annex import validate_award
+from mcledger.node.credentials.annex_credential import validate_credential
+from mcledger.node.credentials.build import IssuerProfile, build_credential
+from mcledger.node.credentials.dataintegrity import (
     CRYPTOSUITE,
     PROOF_PURPOSE,
     PROOF_TYPE,
@@ -53,15 +53,15 @@ from node.credentials.dataintegrity import (
     proof_configuration,
     sign_credential,
 )
-from node.credentials.fastpath import (
+from mcledger.node.credentials.fastpath import (
     ShapeCache,
     _copy_json,
     _rdfc,
     document_shape,
     sign_and_digest,
 )
-from node.credentials.loader import default_loader
-from node.credentials.multikey import Ed25519SigningKey, multibase_encode
+from mcledger.node.credentials.loader import default_loader
+from mcledger.node.credentials.multikey import Ed25519SigningKey, multibase_encode
 from tests.node.samples import academy_profile, achievement
 
 COUNT = int(os.environ.get("BENCH_CREDENTIALS", "2000"))

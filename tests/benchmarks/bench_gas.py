@@ -25,8 +25,8 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from anchoring.chain import ChainClient, Receipt
-from anchoring.ledger import LedgerContract, deploy_ledger
+from mcledger.anchoring.chain import ChainClient, Receipt
+from mcledger.anchoring.ledger import LedgerContract, deploy_ledger
 
 ANCHOR_TARGET = 50_000  # gas per anchor transaction
 REVOKE_PER_DIGEST_TARGET = 26_000  # gas per digest, in a revoke of 1000 digests
@@ -117,8 +117,8 @@ def test_gas_table(chain: ChainClient, artifact: dict, funded_account) -> None:
 
 
 def main() -> int:
-    from anchoring.anvil import start_anvil
-    from contracts.toolchain import load_artifact
+    from mcledger.anchoring.anvil import start_anvil
+    from mcledger.contracts.toolchain import load_artifact
 
     with start_anvil() as anvil:
         client = ChainClient(anvil.rpc_url)

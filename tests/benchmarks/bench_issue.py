@@ -48,15 +48,15 @@ import httpx
 import pytest
 from bench_node import NodeProcess, Table, run_load
 
-from anchoring.anvil import start_anvil
-from cli.issue import BadRow, LearnerRow, issue_rows, read_learners
-from node.catalogue import create_achievement
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
-from node.credentials.dataintegrity import credential_digest
-from node.credentials.fastpath import sign_and_digest as fast_sign_and_digest
-from node.issuance import SignAndDigest, full_sign_and_digest
-from node.service import Node, open_node
-from node.settings import load_settings
+from mcledger.anchoring.anvil import start_anvil
+from mcledger.cli.issue import BadRow, LearnerRow, issue_rows, read_learners
+from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
+from mcledger.node.credentials.dataintegrity import credential_digest
+from mcledger.node.credentials.fastpath import sign_and_digest as fast_sign_and_digest
+from mcledger.node.issuing.catalogue import create_achievement
+from mcledger.node.issuing.issuance import SignAndDigest, full_sign_and_digest
+from mcledger.node.runtime.service import Node, open_node
+from mcledger.node.settings import load_settings
 
 ROWS = 10_000
 FULL_PATH_ROWS = 1_000

@@ -30,10 +30,10 @@ if __name__ == "__main__":  # run as a script from anywhere: import the project'
 
 import pytest
 
-from anchoring import merkle
-from anchoring.merkle import InclusionProof, verify_inclusion
-from anchoring.tiles import FileTileStore
-from anchoring.tree import MerkleTree, StoredTree, save_tree
+from mcledger.anchoring import merkle
+from mcledger.anchoring.merkle import InclusionProof, verify_inclusion
+from mcledger.anchoring.tiles import FileTileStore
+from mcledger.anchoring.tree import MerkleTree, StoredTree, save_tree
 
 SIZES = (10_000, 100_000, 1_000_000)
 PROOFS = 10_000

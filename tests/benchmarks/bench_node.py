@@ -8,7 +8,7 @@ Two forms:
   bench``) runs the full benchmark and prints the same table; it asserts nothing
   about speed (``BENCH_NODE_QUICK=1`` makes it quick).
 
-The node runs as its own process (``python -m cli.main serve --dev``) on its own
+The node runs as its own process (``python -m mcledger.cli.main serve --dev``) on its own
 Anvil, with SQLite in a temporary data directory; the load generator runs in this
 process. The machine has 2 cores and is noisy, so the table also gives reference
 figures from the same run (``json.dumps`` + ``hashlib`` in this process, and
@@ -64,12 +64,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event, insert
 
-from anchoring.anvil import AnvilProcess, free_loopback_port, start_anvil
-from node.anchorer import Anchorer
-from node.batches import pending_count, proof_status, seal_batch
-from node.db import open_index
-from node.issuers import ensure_issuer
-from node.models import submission_t, utcnow
+from mcledger.anchoring.anvil import AnvilProcess, free_loopback_port, start_anvil
+from mcledger.node.index.db import open_index
+from mcledger.node.index.models import submission_t, utcnow
+from mcledger.node.issuing.issuers import ensure_issuer
+from mcledger.node.pipeline.anchorer import Anchorer
+from mcledger.node.pipeline.batches import pending_count, proof_status, seal_batch
 
 REPO = Path(__file__).resolve().parents[2]
 ISSUER = "local"
@@ -295,7 +295,7 @@ def run_wrk(node: NodeProcess, paths: Sequence[str], concurrency: int, seconds: 
 
 
 class NodeProcess:
-    """``python -m cli.main serve --dev`` on an Anvil of ours, SQLite in ``data_dir``."""
+    """``python -m mcledger.cli.main serve --dev`` on an Anvil of ours, SQLite in ``data_dir``."""
 
     def __init__(self, data_dir: Path, anvil: AnvilProcess) -> None:
         self.port = free_loopback_port()
@@ -314,7 +314,7 @@ class NodeProcess:
         }
         self.log = data_dir.parent / "node.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--dev"],
+            [sys.executable, "-m", "mcledger.cli.main", "serve", "--dev"],
             cwd=REPO,
             env=self.env,
             stdout=self.log.open("w"),
@@ -335,7 +335,7 @@ class NodeProcess:
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "cli.main", *args],
+            [sys.executable, "-m", "mcledger.cli.main", *args],
             cwd=REPO,
             env=self.env,
             capture_output=True,

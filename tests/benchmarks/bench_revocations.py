@@ -32,22 +32,22 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import insert
 
-from anchoring.chain import ChainClient
-from anchoring.ledger import (
+from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.ledger import (
     CREDENTIAL_REVOKED_TOPIC,
     ROOT_ANCHORED_TOPIC,
     LedgerContract,
     deploy_ledger,
 )
-from node.anchorer import Anchorer
-from node.audit import audit_index, read_events
-from node.batches import seal_batch
-from node.db import open_index
-from node.issuers import ensure_issuer
-from node.models import submission_t, utcnow
-from node.revocation_flush import RevocationFlusher
-from node.revocations import revoke_credential
-from node.txmachine import AnchoringPolicy
+from mcledger.node.index.db import open_index
+from mcledger.node.index.models import submission_t, utcnow
+from mcledger.node.issuing.issuers import ensure_issuer
+from mcledger.node.pipeline.anchorer import Anchorer
+from mcledger.node.pipeline.batches import seal_batch
+from mcledger.node.pipeline.revocation_flush import RevocationFlusher
+from mcledger.node.pipeline.txmachine import AnchoringPolicy
+from mcledger.node.revocation.audit import audit_index, read_events
+from mcledger.node.revocation.revocations import revoke_credential
 
 BATCHES = 1_000
 CREDENTIALS = 10_000
@@ -159,8 +159,8 @@ def test_revocations_and_audit(chain: ChainClient, artifact: dict, funded_accoun
 
 
 def main() -> int:
-    from anchoring.anvil import start_anvil
-    from contracts.toolchain import load_artifact
+    from mcledger.anchoring.anvil import start_anvil
+    from mcledger.contracts.toolchain import load_artifact
 
     with start_anvil() as anvil:
         client = ChainClient(anvil.rpc_url)

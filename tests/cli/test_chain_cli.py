@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-MCLEDGER = [sys.executable, "-m", "cli.main"]
+MCLEDGER = [sys.executable, "-m", "mcledger.cli.main"]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -14,22 +14,26 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from anchoring.anvil import AnvilProcess
-from cli.issue import erase_command, issue_command
-from cli.verify import verify_command
-from node.batches import proof_status
-from node.catalogue import create_achievement
-from node.credential_verify import (
+from mcledger.anchoring.anvil import AnvilProcess
+from mcledger.cli.issue import erase_command, issue_command
+from mcledger.cli.verify import verify_command
+from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
+from mcledger.node.credentials.dataintegrity import (
+    ANCHOR_PROPERTY,
+    credential_digest,
+    verify_credential,
+)
+from mcledger.node.credentials.multikey import resolve_did_key
+from mcledger.node.issuing.catalogue import create_achievement
+from mcledger.node.issuing.issuance import get_credential
+from mcledger.node.pipeline.batches import proof_status
+from mcledger.node.runtime.service import open_engine, open_node
+from mcledger.node.settings import Settings, load_settings
+from mcledger.node.verifier.credential import (
     CREDENTIAL_CHECK_NAMES,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,
 )
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT
-from node.credentials.dataintegrity import ANCHOR_PROPERTY, credential_digest, verify_credential
-from node.credentials.multikey import resolve_did_key
-from node.issuance import get_credential
-from node.service import open_engine, open_node
-from node.settings import Settings, load_settings
 
 runner = CliRunner()
 app = typer.Typer()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from anchoring.merkle import InclusionProof
-from anchoring.tree import MerkleTree
-from cli.merkle import merkle_app
+from mcledger.anchoring.merkle import InclusionProof
+from mcledger.anchoring.tree import MerkleTree
+from mcledger.cli.merkle import merkle_app
 
 runner = CliRunner()
 

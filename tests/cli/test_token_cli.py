@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from cli.token import token_app
-from node.db import default_database_url, open_index
-from node.issuers import UnknownIssuerError, ensure_issuer
-from node.models import api_token_t
-from node.tokens import InvalidScopeError, authenticate
+from mcledger.cli.token import token_app
+from mcledger.node.index.db import default_database_url, open_index
+from mcledger.node.index.models import api_token_t
+from mcledger.node.issuing.issuers import UnknownIssuerError, ensure_issuer
+from mcledger.node.issuing.tokens import InvalidScopeError, authenticate
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,11 +12,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from anchoring.bundle import AnchorInfo, ProofBundle
-from anchoring.chain import ChainClient
-from anchoring.tree import MerkleTree
-from anchoring.verify import CHECK_NAMES
-from cli.verify import verify_command
+from mcledger.anchoring.bundle import AnchorInfo, ProofBundle
+from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.tree import MerkleTree
+from mcledger.cli.verify import verify_command
+from mcledger.node.verifier.bundle import CHECK_NAMES
 
 runner = CliRunner()
 app = typer.Typer()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from contracts.toolchain import (
+from mcledger.contracts.toolchain import (
     ARTIFACT_PATH,
     compile_artifact,
     load_artifact,

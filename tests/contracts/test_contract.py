@@ -17,9 +17,9 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from anchoring.chain import ChainClient, Receipt
-from anchoring.errors import ContractRevertError
-from anchoring.ledger import ZERO_ADDRESS, AnchorRecord, LedgerContract
+from mcledger.anchoring.chain import ChainClient, Receipt
+from mcledger.anchoring.errors import ContractRevertError
+from mcledger.anchoring.ledger import ZERO_ADDRESS, AnchorRecord, LedgerContract
 
 pytestmark = pytest.mark.chain
 

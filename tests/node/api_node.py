@@ -13,14 +13,14 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from sqlalchemy import Engine
 
-from node.api import create_app
-from node.catalogue import create_achievement
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
-from node.credentials.multikey import Ed25519SigningKey
-from node.issuance import CredentialIssuer, ensure_signing_identity
-from node.issuers import ensure_issuer
-from node.settings import Settings
-from node.tokens import create_token
+from mcledger.node.api import create_app
+from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
+from mcledger.node.credentials.multikey import Ed25519SigningKey
+from mcledger.node.issuing.catalogue import create_achievement
+from mcledger.node.issuing.issuance import CredentialIssuer, ensure_signing_identity
+from mcledger.node.issuing.issuers import ensure_issuer
+from mcledger.node.issuing.tokens import create_token
+from mcledger.node.settings import Settings
 
 TokenSpec = Mapping[str, tuple[str, set[str]]]  # token name -> (issuer id, scopes)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from node.db import open_index
+from mcledger.node.index.db import open_index
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
-from node.credentials.build import AchievementVersion, IssuerProfile, build_credential
-from node.models import revocation_t, utcnow
+from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
+from mcledger.node.credentials.build import AchievementVersion, IssuerProfile, build_credential
+from mcledger.node.index.models import revocation_t, utcnow
 
 ISSUED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 ACADEMY = "https://academy.example"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from node.credentials import (
+from mcledger.node.credentials import (
     DataIntegrityError,
     Ed25519SigningKey,
     LocalContextLoader,
@@ -25,8 +25,8 @@ from node.credentials import (
     sign_credential,
     verify_credential,
 )
-from node.credentials.dataintegrity import hash_data, proof_configuration
-from node.credentials.multikey import base58btc_decode, base58btc_encode
+from mcledger.node.credentials.dataintegrity import hash_data, proof_configuration
+from mcledger.node.credentials.multikey import base58btc_decode, base58btc_encode
 from tests.node.samples import academy_credential
 
 # The W3C examples context, as the specification's test vectors use it (test only).

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.credentials.annex import EXAMPLE_AWARD
-from node.credentials.build import build_credential
-from node.credentials.dataintegrity import (
+from mcledger.node.credentials.annex import EXAMPLE_AWARD
+from mcledger.node.credentials.build import build_credential
+from mcledger.node.credentials.dataintegrity import (
     CanonicalizationError,
     canonicalize,
     credential_digest,
@@ -24,9 +24,9 @@ from node.credentials.dataintegrity import (
     sign_credential,
     verify_credential,
 )
-from node.credentials.fastpath import ShapeCache, document_shape, sign_and_digest
-from node.credentials.loader import default_loader
-from node.credentials.multikey import Ed25519SigningKey, resolve_did_key
+from mcledger.node.credentials.fastpath import ShapeCache, document_shape, sign_and_digest
+from mcledger.node.credentials.loader import default_loader
+from mcledger.node.credentials.multikey import Ed25519SigningKey, resolve_did_key
 from tests.node.samples import academy_profile, achievement, status_entry
 
 KEY = Ed25519SigningKey.from_seed(bytes(range(32)))
@@ -307,7 +307,7 @@ def test_a_lone_surrogate_fails_on_both_paths(cache: ShapeCache) -> None:
 
 
 def test_bad_proof_options_are_refused_as_on_the_full_path(cache: ShapeCache) -> None:
-    from node.credentials.dataintegrity import DataIntegrityError
+    from mcledger.node.credentials.dataintegrity import DataIntegrityError
 
     with pytest.raises(DataIntegrityError):
         sign_and_digest(credential(), KEY, KEY.verification_method, "yesterday", cache=cache)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from test_dataintegrity import mcledger_credential, sample_micro_credential
 
-from node.credentials import (
+from mcledger.node.credentials import (
     Ed25519SigningKey,
     LocalContextLoader,
     credential_digest,

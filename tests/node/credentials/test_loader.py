@@ -18,7 +18,7 @@ from test_dataintegrity import (
     sample_micro_credential,
 )
 
-from node.credentials import (
+from mcledger.node.credentials import (
     CanonicalizationError,
     ContextCheckError,
     ContextFileError,

@@ -13,7 +13,7 @@ from test_dataintegrity import (
     SPEC_SEED_HEX,
 )
 
-from node.credentials import (
+from mcledger.node.credentials import (
     Ed25519SigningKey,
     MultikeyError,
     did_key,
@@ -22,8 +22,8 @@ from node.credentials import (
     resolve_did_key,
     verification_method,
 )
-from node.credentials.multikey import base58btc_decode, base58btc_encode
-from node.errors import KeyStoreError
+from mcledger.node.credentials.multikey import base58btc_decode, base58btc_encode
+from mcledger.node.errors import KeyStoreError
 
 
 @pytest.fixture(scope="module")

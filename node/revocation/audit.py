@@ -1,0 +1,499 @@
+"""Reconciling the index with the chain: every anchored root against every confirmed batch,
+every on-chain revocation against every revocation the index sent.
+
+`audit_index` reads the contract's `RootAnchored` and `CredentialRevoked` events
+in block ranges and compares them with the index. Each finding has a stable
+``kind`` and a ``subject`` (``anchor`` or ``revocation``):
+
+chain-only     on chain by one of the index's issuers' addresses, not in the index: a root
+               with no confirmed batch (a deleted row, a batch not marked confirmed, a
+               changed stored root) or a revoked digest with no revocation (a deleted
+               row, a changed stored digest)
+index-only     in the index as on chain, with no event in the range read: a confirmed batch
+               whose root was never anchored, a sent revocation never revoked on chain
+differs        the event and the index disagree on one field (``field`` names it:
+               ``treeSize``, ``issuer``, ``transactionHash``, ``blockNumber``, ``reason``
+               or ``revokedAt``)
+tree-mismatch  the batch's stored digests no longer hash to its stored root (a changed
+               digest or a changed root in the index)
+
+A revocation's time is the index's (when the issuer revoked); the chain's is the
+block time of the flush that carried it, which comes later. ``revokedAt`` differs
+when the index time is after the chain's (beyond ``clock_skew``), or before the
+sealing of its flush by more than ``max_lag`` (a running node seals what waits
+every revocation interval, whether or not the chain answers): a backdated
+revocation shows here. Revocations not yet sent, or sent and not yet confirmed,
+are counted, not reported. Events by addresses that are none of the index's
+issuers are counted, not reported: the contract is shared by many issuers.
+
+Pure logic over an engine and a `LedgerContract`: no printing, no settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import Engine, select
+
+from mcledger.anchoring.bundle import format_time
+from mcledger.anchoring.errors import ChainError
+from mcledger.anchoring.ledger import CREDENTIAL_REVOKED_TOPIC, ROOT_ANCHORED_TOPIC, LedgerContract
+from mcledger.node.index.models import (
+    BatchState,
+    batch_t,
+    issuer_t,
+    revocation_batch_t,
+    revocation_t,
+)
+from mcledger.node.pipeline.batches import rebuild_root
+
+CHAIN_ONLY = "chain-only"
+INDEX_ONLY = "index-only"
+DIFFERS = "differs"
+TREE_MISMATCH = "tree-mismatch"
+KINDS = (CHAIN_ONLY, INDEX_ONLY, DIFFERS, TREE_MISMATCH)
+
+ANCHOR = "anchor"
+REVOCATION = "revocation"
+DEFAULT_MAX_LAG = 3600.0  # seconds from a revocation to its flush's block, at most
+DEFAULT_CLOCK_SKEW = 120.0  # the node's clock against block times
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One disagreement between the chain and the index. ``key`` is the root (anchors) or
+    the digest (revocations), 64 lower-case hex; ``batch_id`` the anchoring batch or the
+    revocation's id in the index."""
+
+    kind: str
+    key: str
+    batch_id: int | None = None
+    field: str | None = None  # for `differs`
+    index_value: Any = None
+    chain_value: Any = None
+    detail: str = ""
+    subject: str = ANCHOR
+
+    @property
+    def root(self) -> str | None:
+        return self.key if self.subject == ANCHOR else None
+
+    @property
+    def digest(self) -> str | None:
+        return self.key if self.subject == REVOCATION else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "root" if self.subject == ANCHOR else "digest": self.key,
+            "batchId" if self.subject == ANCHOR else "revocationId": self.batch_id,
+            "field": self.field,
+            "index": self.index_value,
+            "chain": self.chain_value,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class AuditReport:
+    contract: str
+    from_block: int
+    to_block: int
+    events_read: int = 0
+    foreign_events: int = 0  # by addresses that are not the index's issuers
+    batches_checked: int = 0
+    revocation_events_read: int = 0
+    foreign_revocations: int = 0
+    revocations_checked: int = 0  # sent to the chain: compared with their events
+    revocations_pending: int = 0  # not yet confirmed on chain: nothing to compare
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def counts(self) -> dict[str, int]:
+        """Findings per kind, every kind present (zero when none)."""
+        counts = dict.fromkeys(KINDS, 0)
+        for finding in self.findings:
+            counts[finding.kind] += 1
+        return counts
+
+    def of_kind(self, kind: str, subject: str | None = None) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind and subject in (None, f.subject)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "contract": self.contract,
+            "fromBlock": self.from_block,
+            "toBlock": self.to_block,
+            "eventsRead": self.events_read,
+            "foreignEvents": self.foreign_events,
+            "batchesChecked": self.batches_checked,
+            "revocationEventsRead": self.revocation_events_read,
+            "foreignRevocations": self.foreign_revocations,
+            "revocationsChecked": self.revocations_checked,
+            "revocationsPending": self.revocations_pending,
+            "findingsByKind": self.counts(),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class _Event:
+    root: str
+    issuer: str  # checksummed
+    tree_size: int
+    transaction_hash: str  # 0x + lower-case hex
+    block_number: int
+
+
+@dataclass(frozen=True)
+class _Revoked:
+    digest: str
+    issuer: str  # checksummed
+    reason: int
+    transaction_hash: str
+    block_number: int
+
+
+@dataclass
+class _Events:
+    anchors: list[_Event] = field(default_factory=list)
+    revocations: list[_Revoked] = field(default_factory=list)
+
+
+def _word(hex_text: str) -> bytes:
+    raw = bytes.fromhex(hex_text.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ChainError(f"a log word of {len(raw)} bytes, not 32")
+    return raw
+
+
+@lru_cache(maxsize=1024)  # a handful of issuers, thousands of events each
+def _address(word: bytes) -> str:
+    return to_checksum_address(word[12:])
+
+
+def read_events(
+    ledger: LedgerContract,
+    from_block: int,
+    to_block: int,
+    *,
+    chunk: int = 2000,
+    progress: Progress | None = None,
+) -> _Events:
+    """Every `RootAnchored` and `CredentialRevoked` event in [from_block, to_block], read
+    ``chunk`` blocks at a time, one `eth_getLogs` per chunk for both, decoded by hand (the
+    layouts are fixed: indexed words in the topics, one uint word of data)."""
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    total = max(0, to_block - from_block + 1)
+    events = _Events()
+    if progress is not None:
+        progress(0, total)
+    start = from_block
+    while start <= to_block:
+        end = min(start + chunk - 1, to_block)
+        for log in ledger.raw_logs(start, end, [ROOT_ANCHORED_TOPIC, CREDENTIAL_REVOKED_TOPIC]):
+            if log.get("removed"):
+                continue
+            topics = log["topics"]
+            value = int.from_bytes(_word(log["data"]), "big")
+            tx_hash, block = str(log["transactionHash"]).lower(), int(log["blockNumber"], 16)
+            if topics[0] == ROOT_ANCHORED_TOPIC:
+                events.anchors.append(
+                    _Event(
+                        root=_word(topics[1]).hex(),
+                        issuer=_address(_word(topics[2])),
+                        tree_size=value,
+                        transaction_hash=tx_hash,
+                        block_number=block,
+                    )
+                )
+            else:
+                events.revocations.append(
+                    _Revoked(
+                        digest=_word(topics[2]).hex(),
+                        issuer=_address(_word(topics[1])),
+                        reason=value,
+                        transaction_hash=tx_hash,
+                        block_number=block,
+                    )
+                )
+        if progress is not None:
+            progress(end - from_block + 1, total)
+        start = end + 1
+    return events
+
+
+def audit_index(
+    engine: Engine,
+    ledger: LedgerContract,
+    *,
+    from_block: int,
+    to_block: int | None = None,
+    chunk: int = 2000,
+    progress: Progress | None = None,
+    max_lag: float = DEFAULT_MAX_LAG,
+    clock_skew: float = DEFAULT_CLOCK_SKEW,
+) -> AuditReport:
+    """Reconcile the events in [from_block, to_block] (default: the chain head) with the
+    index's confirmed batches and sent revocations. See the module docstring."""
+    if to_block is None:
+        to_block = ledger.client.block_number()
+    if from_block < 0 or to_block < from_block:
+        raise ValueError(f"bad block range [{from_block}, {to_block}]")
+    report = AuditReport(ledger.address, from_block, to_block)
+    with engine.connect() as conn:
+        address_of = {
+            issuer_id: str(address)
+            for issuer_id, address in conn.execute(select(issuer_t.c.id, issuer_t.c.chain_address))
+        }
+    events = read_events(ledger, from_block, to_block, chunk=chunk, progress=progress)
+    _audit_anchors(engine, report, events.anchors, address_of)
+    _audit_revocations(engine, ledger, report, events.revocations, address_of, max_lag, clock_skew)
+    return report
+
+
+def _audit_anchors(
+    engine: Engine, report: AuditReport, events: list[_Event], address_of: dict[str, str]
+) -> None:
+    from_block, to_block = report.from_block, report.to_block
+    issuers = {address.lower() for address in address_of.values()}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                batch_t.c.id,
+                batch_t.c.issuer_id,
+                batch_t.c.state,
+                batch_t.c.root,
+                batch_t.c.tree_size,
+                batch_t.c.transaction_hash,
+                batch_t.c.block_number,
+            ).order_by(batch_t.c.id)
+        ).all()
+    confirmed = {r.root: r for r in rows if r.state == BatchState.CONFIRMED and r.root}
+    unconfirmed = {r.root: r for r in rows if r.state != BatchState.CONFIRMED and r.root}
+
+    report.events_read = len(events)
+    by_root: dict[str, _Event] = {}
+    for event in events:
+        by_root.setdefault(event.root, event)  # the contract anchors a root only once
+
+    # Rebuild every confirmed batch's tree from its stored digests.
+    rebuilt: dict[str, int] = {}  # rebuilt root -> batch id, where it differs from the stored
+    for row in confirmed.values():
+        report.batches_checked += 1
+        try:
+            root = rebuild_root(engine, row.id).hex()
+        except Exception as exc:  # e.g. a malformed stored digest
+            report.findings.append(
+                Finding(TREE_MISMATCH, row.root, row.id, detail=f"cannot rebuild: {exc}")
+            )
+            continue
+        if root != row.root:
+            rebuilt[root] = row.id
+            report.findings.append(
+                Finding(
+                    TREE_MISMATCH,
+                    row.root,
+                    row.id,
+                    index_value=row.root,
+                    chain_value=None,
+                    detail=f"stored digests hash to {root}",
+                )
+            )
+
+    # Chain side: every event by one of our issuers must have a confirmed batch.
+    for event in events:
+        if event.issuer.lower() not in issuers:
+            report.foreign_events += 1
+            continue
+        if event.root in confirmed:
+            continue
+        notes = [f"anchored in block {event.block_number}, tx {event.transaction_hash}"]
+        if event.root in unconfirmed:
+            other = unconfirmed[event.root]
+            notes.append(f"index batch {other.id} is {other.state}, not confirmed")
+        if event.root in rebuilt:
+            notes.append(f"matches the stored digests of batch {rebuilt[event.root]}")
+        report.findings.append(Finding(CHAIN_ONLY, event.root, detail="; ".join(notes)))
+
+    # Index side: every confirmed batch must match its event.
+    for row in confirmed.values():
+        match = by_root.get(row.root)
+        if match is None:
+            if row.block_number is None or from_block <= row.block_number <= to_block:
+                report.findings.append(
+                    Finding(
+                        INDEX_ONLY,
+                        row.root,
+                        row.id,
+                        detail=f"no RootAnchored event in blocks {from_block}-{to_block}",
+                    )
+                )
+            continue
+        expected = {
+            "treeSize": (row.tree_size, match.tree_size),
+            "issuer": (address_of.get(row.issuer_id), match.issuer),
+            "transactionHash": (row.transaction_hash, match.transaction_hash),
+            "blockNumber": (row.block_number, match.block_number),
+        }
+        for name, (mine, theirs) in expected.items():
+            if not _same(name, mine, theirs):
+                report.findings.append(
+                    Finding(DIFFERS, row.root, row.id, name, mine, theirs, f"{name} differs")
+                )
+
+
+def _same(name: str, mine: Any, theirs: Any) -> bool:
+    if name in ("issuer", "transactionHash"):
+        return str(mine or "").lower() == str(theirs).lower()
+    return bool(mine == theirs)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _time_problem(row: Any, onchain: datetime, max_lag: float, clock_skew: float) -> str:
+    """Why the index's revocation time cannot be right, or "": it must come before the
+    chain's block time, and before the sealing of its flush by at most ``max_lag`` (the
+    flush seals what waits every interval, whether or not the chain answers)."""
+    revoked = _aware(row.revoked_at)
+    if (revoked - onchain).total_seconds() > clock_skew:
+        return "the index says it was revoked after the chain recorded it"
+    sealed = _aware(row.sealed_at) if row.sealed_at is not None else onchain
+    lag = (sealed - revoked).total_seconds()
+    if lag > max_lag:
+        return (
+            f"the index time is {lag:.0f} s before its flush was sealed, more than the "
+            f"{max_lag:.0f} s a revocation may wait: backdated?"
+        )
+    return ""
+
+
+def _audit_revocations(
+    engine: Engine,
+    ledger: LedgerContract,
+    report: AuditReport,
+    events: list[_Revoked],
+    address_of: dict[str, str],
+    max_lag: float,
+    clock_skew: float,
+) -> None:
+    from_block, to_block = report.from_block, report.to_block
+    issuer_of = {address.lower(): issuer_id for issuer_id, address in address_of.items()}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                revocation_t.c.id,
+                revocation_t.c.issuer_id,
+                revocation_t.c.digest,
+                revocation_t.c.reason,
+                revocation_t.c.revoked_at,
+                revocation_t.c.transaction_hash,
+                revocation_t.c.block_number,
+                revocation_batch_t.c.state,
+                revocation_batch_t.c.sealed_at,
+            )
+            .select_from(revocation_t.outerjoin(revocation_batch_t))
+            .order_by(revocation_t.c.id)
+        ).all()
+    index = {(r.issuer_id, r.digest): r for r in rows}
+    report.revocation_events_read = len(events)
+    block_times: dict[int, datetime] = {}
+
+    def chain_time(block: int) -> datetime:
+        if block not in block_times:
+            stamp = int(ledger.client.block(block)["timestamp"])
+            block_times[block] = datetime.fromtimestamp(stamp, UTC)
+        return block_times[block]
+
+    matched: set[int] = set()
+    for event in events:
+        issuer_id = issuer_of.get(event.issuer.lower())
+        if issuer_id is None:
+            report.foreign_revocations += 1
+            continue
+        row = index.get((issuer_id, event.digest))
+        if row is None:
+            report.findings.append(
+                Finding(
+                    CHAIN_ONLY,
+                    event.digest,
+                    detail=f"revoked by {issuer_id} in block {event.block_number}, "
+                    f"tx {event.transaction_hash}; no such revocation in the index",
+                    subject=REVOCATION,
+                )
+            )
+            continue
+        matched.add(row.id)
+        if row.state != BatchState.CONFIRMED and row.transaction_hash is None:
+            # Mined, not yet confirmed (or revoked on chain before its own flush): the
+            # index has nothing to compare yet.
+            report.revocations_pending += 1
+            continue
+        report.revocations_checked += 1
+        compared = {
+            "reason": (row.reason, event.reason),
+            "transactionHash": (row.transaction_hash, event.transaction_hash),
+            "blockNumber": (row.block_number, event.block_number),
+        }
+        for name, (mine, theirs) in compared.items():
+            if not _same(name, mine, theirs):
+                report.findings.append(
+                    Finding(
+                        DIFFERS,
+                        event.digest,
+                        row.id,
+                        name,
+                        mine,
+                        theirs,
+                        f"{name} differs",
+                        subject=REVOCATION,
+                    )
+                )
+        why = _time_problem(row, chain_time(event.block_number), max_lag, clock_skew)
+        if why:
+            report.findings.append(
+                Finding(
+                    DIFFERS,
+                    event.digest,
+                    row.id,
+                    "revokedAt",
+                    format_time(_aware(row.revoked_at)),
+                    format_time(chain_time(event.block_number)),
+                    why,
+                    subject=REVOCATION,
+                )
+            )
+
+    for row in rows:
+        if row.id in matched:
+            continue
+        sent = row.state == BatchState.CONFIRMED or row.transaction_hash is not None
+        if not sent:
+            report.revocations_pending += 1
+            continue
+        if row.block_number is None or from_block <= row.block_number <= to_block:
+            report.findings.append(
+                Finding(
+                    INDEX_ONLY,
+                    row.digest,
+                    row.id,
+                    detail=f"recorded as sent in tx {row.transaction_hash}; no CredentialRevoked "
+                    f"event for it in blocks {from_block}-{to_block}",
+                    subject=REVOCATION,
+                )
+            )

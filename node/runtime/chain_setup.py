@@ -1,0 +1,212 @@
+"""Bring the node's chain up to a usable state: endpoint, keys, contract, registered issuer.
+
+Development mode starts its own Anvil (state kept under the data directory)
+or uses the Anvil that `MCLEDGER_RPC_URL` names; it funds the node's keys with
+`anvil_setBalance`, deploys the contract once and registers the local issuer.
+On a real network the operator funds the keys and runs `mcledger chain deploy`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from mcledger.anchoring.anvil import AnvilProcess, start_anvil
+from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.ledger import LedgerContract, deploy_ledger
+from mcledger.node.credentials.multikey import Ed25519SigningKey
+from mcledger.node.errors import ChainSetupError
+from mcledger.node.issuing.keys import KeyStore, open_keystore
+from mcledger.node.settings import Settings
+
+ADMIN_KEY = "admin"
+DEV_FUNDING_WEI = 1000 * 10**18
+ENDPOINT_FILE = "endpoint.json"
+DEPLOYMENT_FILE = "deployment.json"
+
+
+def issuer_key_name(issuer_id: str) -> str:
+    return f"issuer-{issuer_id}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contract lives on one chain; stored as chain/deployment.json."""
+
+    chain_id: int
+    contract: str
+    admin: str
+    transaction_hash: str
+    block_number: int
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise ChainSetupError(f"{path} is damaged ({exc}); remove it to deploy again") from None
+
+
+@dataclass
+class ChainContext:
+    """An open chain: client, contract, and the node's keys. ``anvil`` is set when the
+    node started its own development chain (stop it with ``close``)."""
+
+    settings: Settings
+    client: ChainClient
+    keys: KeyStore
+    anvil: AnvilProcess | None = None
+    ledger: LedgerContract | None = None
+
+    @property
+    def admin(self) -> LocalAccount:
+        return self.keys.load_or_create(ADMIN_KEY)
+
+    def issuer_account(self, issuer_id: str | None = None) -> LocalAccount:
+        return self.keys.load_or_create(issuer_key_name(issuer_id or self.settings.issuer_id))
+
+    def signing_key(self, issuer_id: str | None = None) -> Ed25519SigningKey:
+        """The issuer's Ed25519 credential-signing key; its did:key is the issuer's DID."""
+        return self.keys.signing_key(issuer_key_name(issuer_id or self.settings.issuer_id))
+
+    def close(self) -> None:
+        if self.anvil is not None:
+            self.anvil.stop()
+            _endpoint_path(self.settings).unlink(missing_ok=True)
+
+
+def _endpoint_path(settings: Settings) -> Path:
+    return settings.chain_dir / ENDPOINT_FILE
+
+
+def running_dev_endpoint(settings: Settings) -> str | None:
+    """The RPC URL of a dev Anvil that another `mcledger` process started, if it still runs."""
+    try:
+        record = json.loads(_endpoint_path(settings).read_text())
+        os.kill(int(record["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(record["rpcUrl"])
+
+
+def _load_artifact() -> dict[str, Any]:
+    from mcledger.contracts.toolchain import load_artifact
+
+    return load_artifact()
+
+
+def open_chain(settings: Settings, *, start_dev_chain: bool = False) -> ChainContext:
+    """Connect to the configured chain; in dev mode start Anvil if none is running."""
+    anvil = None
+    rpc_url = settings.rpc_url or running_dev_endpoint(settings)
+    if rpc_url is None and not (settings.dev and start_dev_chain):
+        raise ChainSetupError(
+            "no chain configured: set MCLEDGER_RPC_URL, or start the development chain "
+            "with `mcledger chain up`"
+        )
+    keys = open_keystore(
+        settings.keys_dir,
+        settings.key_password.get_secret_value() if settings.key_password else None,
+        dev=settings.dev,
+    )
+    if rpc_url is None:
+        settings.chain_dir.mkdir(parents=True, exist_ok=True)
+        anvil = start_anvil(
+            port=settings.anvil_port,
+            state_path=settings.chain_dir / "anvil-state.json",
+            log_path=settings.chain_dir / "anvil.log",
+        )
+        rpc_url = anvil.rpc_url
+        _endpoint_path(settings).write_text(
+            json.dumps({"rpcUrl": rpc_url, "pid": anvil.process.pid}) + "\n"
+        )
+    client = ChainClient(rpc_url, request_timeout=min(settings.tx_timeout, 30.0))
+    context = ChainContext(settings, client, keys, anvil)
+    try:
+        if settings.chain_id is not None and client.chain_id != settings.chain_id:
+            raise ChainSetupError(
+                f"{rpc_url} is chain {client.chain_id}, "
+                f"but MCLEDGER_CHAIN_ID is {settings.chain_id}"
+            )
+        context.ledger = _existing_ledger(context)
+    except BaseException:
+        context.close()
+        raise
+    return context
+
+
+def _existing_ledger(context: ChainContext) -> LedgerContract | None:
+    settings, client = context.settings, context.client
+    address = settings.contract_address
+    if address is None:
+        record = Deployment.load(settings.chain_dir / DEPLOYMENT_FILE)
+        if record is None or record.chain_id != client.chain_id:
+            return None
+        address = record.contract
+    if not client.code_at(address):
+        if settings.contract_address:
+            raise ChainSetupError(f"no contract at {address} on chain {client.chain_id}")
+        return None  # the dev chain was reset: the recorded deployment is gone
+    return LedgerContract(client, address, _load_artifact()["abi"])
+
+
+def fund_dev_accounts(context: ChainContext, *accounts: LocalAccount) -> None:
+    """Top up the node's keys on a development chain (Anvil only)."""
+    if not context.client.is_dev_chain():
+        raise ChainSetupError(
+            "this chain is not a development chain: fund the keys yourself "
+            f"({', '.join(a.address for a in accounts)})"
+        )
+    for account in accounts:
+        if context.client.balance(account.address) < DEV_FUNDING_WEI // 10:
+            context.client.dev_set_balance(account.address, DEV_FUNDING_WEI)
+
+
+def deploy_contract(context: ChainContext) -> LedgerContract:
+    """Deploy the contract with the admin key and record where it is."""
+    settings = context.settings
+    ledger, receipt = deploy_ledger(
+        context.client,
+        context.admin,
+        _load_artifact(),
+        confirmations=settings.confirmations,
+        timeout=settings.tx_timeout,
+    )
+    Deployment(
+        chain_id=context.client.chain_id,
+        contract=ledger.address,
+        admin=context.admin.address,
+        transaction_hash=receipt.transaction_hash,
+        block_number=receipt.block_number,
+    ).save(settings.chain_dir / DEPLOYMENT_FILE)
+    context.ledger = ledger
+    return ledger
+
+
+def ensure_dev_ready(context: ChainContext) -> LedgerContract:
+    """Development mode: funded keys, the contract deployed once, the local issuer registered."""
+    issuer = context.issuer_account()
+    fund_dev_accounts(context, context.admin, issuer)
+    ledger = context.ledger or deploy_contract(context)
+    if not ledger.is_issuer(issuer.address):
+        ledger.register_issuer(
+            context.admin,
+            issuer.address,
+            context.settings.issuer_did or context.signing_key().did,
+            confirmations=context.settings.confirmations,
+            timeout=context.settings.tx_timeout,
+        )
+    return ledger

@@ -1,0 +1,89 @@
+"""Assembling a node from its settings: the index, the chain, the local issuer, the anchorer
+and the revocation flusher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from mcledger.node.errors import ChainSetupError
+from mcledger.node.index.db import default_database_url, open_index
+from mcledger.node.issuing.issuance import CredentialIssuer, ensure_signing_identity
+from mcledger.node.issuing.issuers import ensure_issuer
+from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
+from mcledger.node.pipeline.faults import fault_hook
+from mcledger.node.pipeline.revocation_flush import RevocationFlusher
+from mcledger.node.runtime.chain_setup import ChainContext, ensure_dev_ready, open_chain
+from mcledger.node.settings import Settings
+
+
+def index_url(settings: Settings) -> str:
+    return settings.database_url or default_database_url(settings.data_dir)
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The index, migrated to the newest schema."""
+    return open_index(index_url(settings))
+
+
+def anchoring_policy(settings: Settings) -> AnchoringPolicy:
+    return AnchoringPolicy(
+        confirmations=settings.confirmations,
+        wait_timeout=settings.tx_timeout,
+        replace_after=settings.replace_after,
+        max_fee_cap=int(settings.max_fee_gwei * 10**9),
+        max_batch_size=settings.max_batch_size,
+        revocations_per_transaction=settings.revocations_per_transaction,
+    )
+
+
+@dataclass
+class Node:
+    settings: Settings
+    engine: Engine
+    chain: ChainContext
+    anchorer: Anchorer
+    flusher: RevocationFlusher
+    credentials: CredentialIssuer
+
+    def close(self) -> None:
+        self.chain.close()
+        self.engine.dispose()
+
+
+def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
+    """Open the index and the chain; in development mode also deploy and register."""
+    engine = open_engine(settings)
+    chain = open_chain(settings, start_dev_chain=start_dev_chain)
+    try:
+        if settings.dev:
+            ledger = ensure_dev_ready(chain)
+        elif chain.ledger is None:
+            raise ChainSetupError(
+                "no contract on this chain: run `mcledger chain deploy` or set "
+                "MCLEDGER_CONTRACT_ADDRESS"
+            )
+        else:
+            ledger = chain.ledger
+        issuer = chain.issuer_account()
+        signing_key = chain.signing_key()
+        did = settings.issuer_did or signing_key.did
+        ensure_issuer(engine, settings.issuer_id, chain_address=issuer.address, did=did)
+        ensure_signing_identity(engine, settings.issuer_id, did, dev=settings.dev)
+        credentials = CredentialIssuer(
+            engine,
+            settings.issuer_id,
+            signing_key,
+            store_bodies=settings.store_credentials,
+            did=did,
+            base_url=settings.node_url,
+        )
+        policy, fault = anchoring_policy(settings), fault_hook(settings.fault_point)
+        anchorer = Anchorer(engine, ledger, chain.issuer_account, policy, fault=fault)
+        flusher = RevocationFlusher(engine, ledger, chain.issuer_account, policy, fault=fault)
+    except BaseException:
+        chain.close()
+        engine.dispose()
+        raise
+    return Node(settings, engine, chain, anchorer, flusher, credentials)
