@@ -4,7 +4,7 @@ nothing but an RPC endpoint.
 Never opens the node's index: the RPC URL comes from ``--rpc`` or, failing that,
 from the settings' ``rpc_url``; the contract is the one the bundle names, read
 through the committed ABI. A credential is checked by
-:func:`node.credential_verify.verify_credential_file` (signature, issuer, digest, id,
+:func:`node.verifier.credential.verify_credential_file` (signature, issuer, digest, id,
 then the chain checks of its ``anchorProof``), with its stack of components as a tree
 when their copies are given with ``--component``. Exit 0 when every check passes, 1
 when any fails (a bundle that does not parse fails ``bundle.format``), 2 for usage
@@ -27,8 +27,13 @@ from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.errors import MerkleError
 from mcledger.cli.options import JsonOption, RpcOption
 from mcledger.node.settings import load_settings
-from mcledger.node.verifier.bundle import Check, VerificationReport, unparsable_bundle_report
-from mcledger.node.verifier.credential import ChainReader, CredentialReport, verify_credential_file
+from mcledger.node.verifier.credential import ChainReader, verify_credential_file
+from mcledger.node.verifier.report import (
+    Check,
+    CredentialReport,
+    VerificationReport,
+    unparsable_bundle_report,
+)
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)

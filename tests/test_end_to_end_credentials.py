@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 from mcledger.cli.issue import credential_file_name, issue_command
 from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
 from mcledger.node.credentials.dataintegrity import credential_digest
-from mcledger.node.verifier.credential import (
+from mcledger.node.verifier.names import (
     CREDENTIAL_CHECK_NAMES,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,

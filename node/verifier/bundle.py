@@ -23,82 +23,22 @@ from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.errors import InvalidProofError
 from mcledger.anchoring.ledger import AnchorRecord, LedgerContract, RevocationReason
 from mcledger.anchoring.merkle import verify_inclusion
-
-BUNDLE_FORMAT = "bundle.format"
-MERKLE_INCLUSION = "merkle.inclusion"
-CHAIN_ID = "chain.id"
-ANCHOR_ROOT = "anchor.root"
-ANCHOR_ISSUER = "anchor.issuer"
-ANCHOR_TREE_SIZE = "anchor.treeSize"
-ANCHOR_BLOCK = "anchor.block"
-ISSUER_REGISTERED = "issuer.registered"
-DIGEST_NOT_REVOKED = "digest.notRevoked"
-
-CHECK_NAMES = (
-    BUNDLE_FORMAT,
-    MERKLE_INCLUSION,
-    CHAIN_ID,
-    ANCHOR_ROOT,
-    ANCHOR_ISSUER,
-    ANCHOR_TREE_SIZE,
+from mcledger.node.verifier.names import (
     ANCHOR_BLOCK,
-    ISSUER_REGISTERED,
+    ANCHOR_ISSUER,
+    ANCHOR_ROOT,
+    ANCHOR_TREE_SIZE,
+    BUNDLE_FORMAT,
+    CHAIN_ID,
     DIGEST_NOT_REVOKED,
+    ISSUER_REGISTERED,
+    MERKLE_INCLUSION,
 )
-"""Every check a report carries, in report order."""
+from mcledger.node.verifier.report import Check, VerificationReport
 
 ROOT_ANCHORED_TOPIC = keccak(text="RootAnchored(bytes32,address,uint64)")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One named step of a verification: passed or not, and why."""
-
-    name: str
-    passed: bool
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class VerificationReport:
-    """The checks in ``CHECK_NAMES`` order; ``ok`` only when there are checks and all passed."""
-
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(check.passed for check in self.checks)
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        """The names of the checks that did not pass (skipped ones included)."""
-        return tuple(check.name for check in self.checks if not check.passed)
-
-    def check(self, name: str) -> Check:
-        """The check called ``name``; KeyError if the report has none."""
-        for check in self.checks:
-            if check.name == name:
-                return check
-        raise KeyError(name)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [check.to_json() for check in self.checks]}
-
-
-def unparsable_bundle_report(error: Exception | str) -> VerificationReport:
-    """The report for a bundle that did not parse: ``bundle.format`` fails, the rest skip."""
-    skipped = "skipped: the bundle did not parse"
-    return VerificationReport(
-        (
-            Check(BUNDLE_FORMAT, False, str(error)),
-            *(Check(name, False, skipped) for name in CHECK_NAMES[1:]),
-        )
-    )
 
 
 @dataclass(frozen=True)

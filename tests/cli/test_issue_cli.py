@@ -29,7 +29,7 @@ from mcledger.node.issuing.issuance import get_credential
 from mcledger.node.pipeline.batches import proof_status
 from mcledger.node.runtime.service import open_engine, open_node
 from mcledger.node.settings import Settings, load_settings
-from mcledger.node.verifier.credential import (
+from mcledger.node.verifier.names import (
     CREDENTIAL_CHECK_NAMES,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,

@@ -16,7 +16,7 @@ from mcledger.anchoring.bundle import AnchorInfo, ProofBundle
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.tree import MerkleTree
 from mcledger.cli.verify import verify_command
-from mcledger.node.verifier.bundle import CHECK_NAMES
+from mcledger.node.verifier.names import CHECK_NAMES
 
 runner = CliRunner()
 app = typer.Typer()

@@ -36,17 +36,16 @@ from mcledger.node.pipeline.batches import proof_status
 from mcledger.node.revocation.revocations import list_revocations, revoke_credential
 from mcledger.node.runtime.service import Node, open_node
 from mcledger.node.settings import load_settings
-from mcledger.node.verifier.bundle import DIGEST_NOT_REVOKED
-from mcledger.node.verifier.credential import (
+from mcledger.node.verifier.credential import ChainReader, verify_credential_file
+from mcledger.node.verifier.names import (
     COMPONENT_DIGEST,
     COMPONENT_PROVIDED,
     CREDENTIAL_CHECK_NAMES,
+    DIGEST_NOT_REVOKED,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,
-    ChainReader,
-    CredentialReport,
-    verify_credential_file,
 )
+from mcledger.node.verifier.report import CredentialReport
 
 ALL_CHECKS = [*CREDENTIAL_CHECK_NAMES, STATUS_REVOCATION, STATUS_SUSPENSION]
 
@@ -323,7 +322,7 @@ def test_a_revocation_fails_the_status_check_within_a_second(issued: Issued) -> 
 
 
 def test_reading_the_reason_names_no_credential_to_the_issuer(issued: Issued) -> None:
-    from mcledger.node.verifier.credential import fetch_json
+    from mcledger.node.verifier.fetch import fetch_json
 
     credential = _issue(issued.node, issued.achievement).credential
     _post(issued, credential["id"], "revoke", {"reason": 1})

@@ -16,7 +16,8 @@ from mcledger.anchoring.chain import ChainClient, Receipt
 from mcledger.anchoring.errors import MerkleError
 from mcledger.anchoring.ledger import LedgerContract, deploy_ledger
 from mcledger.anchoring.tree import MerkleTree
-from mcledger.node.verifier.bundle import (
+from mcledger.node.verifier.bundle import verify_bundle
+from mcledger.node.verifier.names import (
     ANCHOR_BLOCK,
     ANCHOR_ISSUER,
     ANCHOR_ROOT,
@@ -27,10 +28,8 @@ from mcledger.node.verifier.bundle import (
     DIGEST_NOT_REVOKED,
     ISSUER_REGISTERED,
     MERKLE_INCLUSION,
-    VerificationReport,
-    unparsable_bundle_report,
-    verify_bundle,
 )
+from mcledger.node.verifier.report import VerificationReport, unparsable_bundle_report
 
 HEX = "0123456789abcdef"
 

@@ -1,0 +1,69 @@
+"""Fetching JSON documents a verifier needs (status lists, the issuer's history) over
+HTTP: http(s) only, redirects too, with a timeout and a size cap; nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcledger.node.errors import NodeError
+
+STATUS_FETCH_TIMEOUT = 10.0
+STATUS_LIST_MAX_BYTES = 2 * 1024 * 1024
+
+FetchJson = Callable[[str], Mapping[str, Any]]
+"""Fetches a status list credential: its URL to the JSON object it serves; raises on
+any failure (the message becomes the failed check's detail)."""
+
+
+class StatusFetchError(NodeError):
+    """A status list credential could not be fetched or is not a JSON object."""
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise StatusFetchError(f"redirected to a URL that is not http(s): {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+def fetch_json(url: str) -> dict[str, Any]:
+    """GET ``url`` (http or https only) with a 10 s timeout and a 2 MiB cap; the JSON
+    object it serves. Raises StatusFetchError on any failure."""
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise StatusFetchError(f"not an http(s) URL: {url}")
+    request = urllib.request.Request(
+        url, headers={"Accept": "application/vc+ld+json, application/ld+json, application/json"}
+    )
+    try:
+        with _OPENER.open(request, timeout=STATUS_FETCH_TIMEOUT) as response:
+            body = response.read(STATUS_LIST_MAX_BYTES + 1)
+    except StatusFetchError:
+        raise
+    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad URLs
+        raise StatusFetchError(f"{type(exc).__name__}: {exc}") from None
+    if len(body) > STATUS_LIST_MAX_BYTES:
+        raise StatusFetchError(f"the response is larger than {STATUS_LIST_MAX_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise StatusFetchError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise StatusFetchError("not a JSON object")
+    return document
