@@ -60,7 +60,8 @@ def audit_command(
     from mcledger.anchoring.chain import ChainClient
     from mcledger.anchoring.ledger import LedgerContract
     from mcledger.contracts.toolchain import load_artifact
-    from mcledger.node.revocation.audit import DEFAULT_MAX_LAG, KINDS, audit_index
+    from mcledger.node.revocation.audit import DEFAULT_MAX_LAG, audit_index
+    from mcledger.node.revocation.findings import KINDS
     from mcledger.node.runtime.chain_setup import DEPLOYMENT_FILE, Deployment, running_dev_endpoint
     from mcledger.node.runtime.service import open_engine
 

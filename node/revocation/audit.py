@@ -31,18 +31,13 @@ Pure logic over an engine and a `LedgerContract`: no printing, no settings.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from eth_utils import to_checksum_address
 from sqlalchemy import Engine, select
 
 from mcledger.anchoring.bundle import format_time
-from mcledger.anchoring.errors import ChainError
-from mcledger.anchoring.ledger import CREDENTIAL_REVOKED_TOPIC, ROOT_ANCHORED_TOPIC, LedgerContract
+from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.index.models import (
     BatchState,
     batch_t,
@@ -51,189 +46,24 @@ from mcledger.node.index.models import (
     revocation_t,
 )
 from mcledger.node.pipeline.batches import rebuild_root
+from mcledger.node.revocation.findings import (
+    CHAIN_ONLY,
+    DIFFERS,
+    INDEX_ONLY,
+    REVOCATION,
+    TREE_MISMATCH,
+    AuditReport,
+    Finding,
+)
+from mcledger.node.verifier.events import (
+    AnchorEvent,
+    Progress,
+    RevocationEvent,
+    read_events,
+)
 
-CHAIN_ONLY = "chain-only"
-INDEX_ONLY = "index-only"
-DIFFERS = "differs"
-TREE_MISMATCH = "tree-mismatch"
-KINDS = (CHAIN_ONLY, INDEX_ONLY, DIFFERS, TREE_MISMATCH)
-
-ANCHOR = "anchor"
-REVOCATION = "revocation"
 DEFAULT_MAX_LAG = 3600.0  # seconds from a revocation to its flush's block, at most
 DEFAULT_CLOCK_SKEW = 120.0  # the node's clock against block times
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One disagreement between the chain and the index. ``key`` is the root (anchors) or
-    the digest (revocations), 64 lower-case hex; ``batch_id`` the anchoring batch or the
-    revocation's id in the index."""
-
-    kind: str
-    key: str
-    batch_id: int | None = None
-    field: str | None = None  # for `differs`
-    index_value: Any = None
-    chain_value: Any = None
-    detail: str = ""
-    subject: str = ANCHOR
-
-    @property
-    def root(self) -> str | None:
-        return self.key if self.subject == ANCHOR else None
-
-    @property
-    def digest(self) -> str | None:
-        return self.key if self.subject == REVOCATION else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "subject": self.subject,
-            "root" if self.subject == ANCHOR else "digest": self.key,
-            "batchId" if self.subject == ANCHOR else "revocationId": self.batch_id,
-            "field": self.field,
-            "index": self.index_value,
-            "chain": self.chain_value,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class AuditReport:
-    contract: str
-    from_block: int
-    to_block: int
-    events_read: int = 0
-    foreign_events: int = 0  # by addresses that are not the index's issuers
-    batches_checked: int = 0
-    revocation_events_read: int = 0
-    foreign_revocations: int = 0
-    revocations_checked: int = 0  # sent to the chain: compared with their events
-    revocations_pending: int = 0  # not yet confirmed on chain: nothing to compare
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def counts(self) -> dict[str, int]:
-        """Findings per kind, every kind present (zero when none)."""
-        counts = dict.fromkeys(KINDS, 0)
-        for finding in self.findings:
-            counts[finding.kind] += 1
-        return counts
-
-    def of_kind(self, kind: str, subject: str | None = None) -> list[Finding]:
-        return [f for f in self.findings if f.kind == kind and subject in (None, f.subject)]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "contract": self.contract,
-            "fromBlock": self.from_block,
-            "toBlock": self.to_block,
-            "eventsRead": self.events_read,
-            "foreignEvents": self.foreign_events,
-            "batchesChecked": self.batches_checked,
-            "revocationEventsRead": self.revocation_events_read,
-            "foreignRevocations": self.foreign_revocations,
-            "revocationsChecked": self.revocations_checked,
-            "revocationsPending": self.revocations_pending,
-            "findingsByKind": self.counts(),
-            "findings": [f.to_json() for f in self.findings],
-        }
-
-
-@dataclass(frozen=True)
-class _Event:
-    root: str
-    issuer: str  # checksummed
-    tree_size: int
-    transaction_hash: str  # 0x + lower-case hex
-    block_number: int
-
-
-@dataclass(frozen=True)
-class _Revoked:
-    digest: str
-    issuer: str  # checksummed
-    reason: int
-    transaction_hash: str
-    block_number: int
-
-
-@dataclass
-class _Events:
-    anchors: list[_Event] = field(default_factory=list)
-    revocations: list[_Revoked] = field(default_factory=list)
-
-
-def _word(hex_text: str) -> bytes:
-    raw = bytes.fromhex(hex_text.removeprefix("0x"))
-    if len(raw) != 32:
-        raise ChainError(f"a log word of {len(raw)} bytes, not 32")
-    return raw
-
-
-@lru_cache(maxsize=1024)  # a handful of issuers, thousands of events each
-def _address(word: bytes) -> str:
-    return to_checksum_address(word[12:])
-
-
-def read_events(
-    ledger: LedgerContract,
-    from_block: int,
-    to_block: int,
-    *,
-    chunk: int = 2000,
-    progress: Progress | None = None,
-) -> _Events:
-    """Every `RootAnchored` and `CredentialRevoked` event in [from_block, to_block], read
-    ``chunk`` blocks at a time, one `eth_getLogs` per chunk for both, decoded by hand (the
-    layouts are fixed: indexed words in the topics, one uint word of data)."""
-    if chunk < 1:
-        raise ValueError("chunk must be at least 1")
-    total = max(0, to_block - from_block + 1)
-    events = _Events()
-    if progress is not None:
-        progress(0, total)
-    start = from_block
-    while start <= to_block:
-        end = min(start + chunk - 1, to_block)
-        for log in ledger.raw_logs(start, end, [ROOT_ANCHORED_TOPIC, CREDENTIAL_REVOKED_TOPIC]):
-            if log.get("removed"):
-                continue
-            topics = log["topics"]
-            value = int.from_bytes(_word(log["data"]), "big")
-            tx_hash, block = str(log["transactionHash"]).lower(), int(log["blockNumber"], 16)
-            if topics[0] == ROOT_ANCHORED_TOPIC:
-                events.anchors.append(
-                    _Event(
-                        root=_word(topics[1]).hex(),
-                        issuer=_address(_word(topics[2])),
-                        tree_size=value,
-                        transaction_hash=tx_hash,
-                        block_number=block,
-                    )
-                )
-            else:
-                events.revocations.append(
-                    _Revoked(
-                        digest=_word(topics[2]).hex(),
-                        issuer=_address(_word(topics[1])),
-                        reason=value,
-                        transaction_hash=tx_hash,
-                        block_number=block,
-                    )
-                )
-        if progress is not None:
-            progress(end - from_block + 1, total)
-        start = end + 1
-    return events
 
 
 def audit_index(
@@ -266,7 +96,7 @@ def audit_index(
 
 
 def _audit_anchors(
-    engine: Engine, report: AuditReport, events: list[_Event], address_of: dict[str, str]
+    engine: Engine, report: AuditReport, events: list[AnchorEvent], address_of: dict[str, str]
 ) -> None:
     from_block, to_block = report.from_block, report.to_block
     issuers = {address.lower() for address in address_of.values()}
@@ -286,7 +116,7 @@ def _audit_anchors(
     unconfirmed = {r.root: r for r in rows if r.state != BatchState.CONFIRMED and r.root}
 
     report.events_read = len(events)
-    by_root: dict[str, _Event] = {}
+    by_root: dict[str, AnchorEvent] = {}
     for event in events:
         by_root.setdefault(event.root, event)  # the contract anchors a root only once
 
@@ -387,7 +217,7 @@ def _audit_revocations(
     engine: Engine,
     ledger: LedgerContract,
     report: AuditReport,
-    events: list[_Revoked],
+    events: list[RevocationEvent],
     address_of: dict[str, str],
     max_lag: float,
     clock_skew: float,

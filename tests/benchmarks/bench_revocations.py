@@ -1,9 +1,9 @@
 """Revocations through the node, and the audit, on a real Anvil with a real SQLite index.
 
 Builds 1,000 anchored batches (10,000 credentials, submitted by digest with their
-ids), revokes all 10,000 through `node.revocations.revoke_credential`, sends them
+ids), revokes all 10,000 through `node.revocation.revocations.revoke_credential`, sends them
 with the revocation flush (transactions of 1,000 digests) and audits the whole
-history with `node.audit.audit_index`. Prints:
+history with `node.revocation.audit.audit_index`. Prints:
 
 * revocation gas per credential in each flush transaction of 1,000 (the receipt's
   gasUsed / 1,000) and the contract-alone figure measured in the same run;
@@ -46,8 +46,9 @@ from mcledger.node.pipeline.anchorer import Anchorer
 from mcledger.node.pipeline.batches import seal_batch
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
 from mcledger.node.pipeline.txmachine import AnchoringPolicy
-from mcledger.node.revocation.audit import audit_index, read_events
+from mcledger.node.revocation.audit import audit_index
 from mcledger.node.revocation.revocations import revoke_credential
+from mcledger.node.verifier.events import read_events
 
 BATCHES = 1_000
 CREDENTIALS = 10_000

@@ -20,15 +20,15 @@ from mcledger.node.index.models import (
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
-from mcledger.node.revocation.audit import (
+from mcledger.node.revocation.audit import audit_index
+from mcledger.node.revocation.findings import (
     CHAIN_ONLY,
     DIFFERS,
     INDEX_ONLY,
     REVOCATION,
     TREE_MISMATCH,
-    audit_index,
-    read_events,
 )
+from mcledger.node.verifier.events import read_events
 from tests.node.samples import insert_revocations
 
 FAST = AnchoringPolicy(wait_timeout=20, poll_interval=0.05, replace_after=3600)

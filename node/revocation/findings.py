@@ -1,0 +1,98 @@
+"""What an audit reports: findings by kind and subject, and the report with its counts
+(the kinds are described in ``audit``'s docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CHAIN_ONLY = "chain-only"
+INDEX_ONLY = "index-only"
+DIFFERS = "differs"
+TREE_MISMATCH = "tree-mismatch"
+KINDS = (CHAIN_ONLY, INDEX_ONLY, DIFFERS, TREE_MISMATCH)
+
+ANCHOR = "anchor"
+REVOCATION = "revocation"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One disagreement between the chain and the index. ``key`` is the root (anchors) or
+    the digest (revocations), 64 lower-case hex; ``batch_id`` the anchoring batch or the
+    revocation's id in the index."""
+
+    kind: str
+    key: str
+    batch_id: int | None = None
+    field: str | None = None  # for `differs`
+    index_value: Any = None
+    chain_value: Any = None
+    detail: str = ""
+    subject: str = ANCHOR
+
+    @property
+    def root(self) -> str | None:
+        return self.key if self.subject == ANCHOR else None
+
+    @property
+    def digest(self) -> str | None:
+        return self.key if self.subject == REVOCATION else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "root" if self.subject == ANCHOR else "digest": self.key,
+            "batchId" if self.subject == ANCHOR else "revocationId": self.batch_id,
+            "field": self.field,
+            "index": self.index_value,
+            "chain": self.chain_value,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class AuditReport:
+    contract: str
+    from_block: int
+    to_block: int
+    events_read: int = 0
+    foreign_events: int = 0  # by addresses that are not the index's issuers
+    batches_checked: int = 0
+    revocation_events_read: int = 0
+    foreign_revocations: int = 0
+    revocations_checked: int = 0  # sent to the chain: compared with their events
+    revocations_pending: int = 0  # not yet confirmed on chain: nothing to compare
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def counts(self) -> dict[str, int]:
+        """Findings per kind, every kind present (zero when none)."""
+        counts = dict.fromkeys(KINDS, 0)
+        for finding in self.findings:
+            counts[finding.kind] += 1
+        return counts
+
+    def of_kind(self, kind: str, subject: str | None = None) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind and subject in (None, f.subject)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "contract": self.contract,
+            "fromBlock": self.from_block,
+            "toBlock": self.to_block,
+            "eventsRead": self.events_read,
+            "foreignEvents": self.foreign_events,
+            "batchesChecked": self.batches_checked,
+            "revocationEventsRead": self.revocation_events_read,
+            "foreignRevocations": self.foreign_revocations,
+            "revocationsChecked": self.revocations_checked,
+            "revocationsPending": self.revocations_pending,
+            "findingsByKind": self.counts(),
+            "findings": [f.to_json() for f in self.findings],
+        }
