@@ -20,22 +20,21 @@ from starlette.concurrency import run_in_threadpool
 from mcledger.node.api.body import parse_body, read_body
 from mcledger.node.api.deps import Context, NodeContext, require_scope
 from mcledger.node.api.problems import ProblemError, field_error, validation_problem
-from mcledger.node.issuing.status_lists import (
-    StatusListUnavailableError,
-    UnknownStatusListError,
-    publish_status_list,
-)
+from mcledger.node.issuing.status_lists import StatusListUnavailableError, UnknownStatusListError
+from mcledger.node.issuing.status_publish import publish_status_list
 from mcledger.node.issuing.tokens import TokenInfo
 from mcledger.node.revocation.revocations import (
     MAX_NOTE_LENGTH,
     CredentialAccessError,
     InvalidRevocationError,
-    NotSuspendedError,
-    SuspensionRecord,
     UnknownCredentialError,
-    lift_suspension,
     list_revocations,
     revoke_credential,
+)
+from mcledger.node.revocation.suspensions import (
+    NotSuspendedError,
+    SuspensionRecord,
+    lift_suspension,
     suspend_credential,
 )
 

@@ -19,32 +19,25 @@ from sqlalchemy import Engine, func, insert, select, update
 from typer.testing import CliRunner
 
 from mcledger.cli.revoke import revoke_command
-from mcledger.node.credentials.statuslist import MIN_LIST_BITS
+from mcledger.node.credentials.statuslist import MIN_LIST_BITS, StatusPurpose
 from mcledger.node.index.models import operation_t, revocation_t, submission_t
 from mcledger.node.index.models_credentials import credential_t
-from mcledger.node.index.models_status import (
-    StatusPurpose,
-    status_entry_t,
-    status_list_t,
-    suspension_t,
-)
+from mcledger.node.index.models_status import status_entry_t, status_list_t, suspension_t
 from mcledger.node.issuing.issuance import CredentialAccessError, UnknownCredentialError
 from mcledger.node.issuing.issuers import ensure_issuer
-from mcledger.node.issuing.status_lists import (
-    release_status_entries,
-    reserve,
-    reserve_many,
-    set_indexes,
-)
+from mcledger.node.issuing.status_lists import release_status_entries, reserve, reserve_many
+from mcledger.node.issuing.status_publish import set_indexes
 from mcledger.node.pipeline.submissions import submit_digests
 from mcledger.node.revocation.revocations import (
     InvalidRevocationError,
-    NotSuspendedError,
     RevocationReason,
-    lift_suspension,
     list_revocations,
     parse_reason,
     revoke_credential,
+)
+from mcledger.node.revocation.suspensions import (
+    NotSuspendedError,
+    lift_suspension,
     suspend_credential,
 )
 
