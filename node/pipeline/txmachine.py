@@ -19,6 +19,10 @@ resumes from the index alone:
 Only the holder of the chain lease sends, so several node processes on one
 database never sign with the same nonce. Subclasses say what a job's call is,
 how to see its effect on chain and what to record when it is confirmed.
+
+This module holds the decisions (`TransactionMachine`: send, rebroadcast,
+replace with a higher fee, reorgs, adoption, the lease) and `AnchoringPolicy`;
+the SQL that persists jobs and attempts is `node.pipeline.txstore`'s.
 """
 
 from __future__ import annotations
@@ -28,19 +32,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Connection, Engine, Row, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from mcledger.anchoring.chain import Receipt, ReorgedError, SentTransaction
+from mcledger.anchoring.chain import Receipt, ReorgedError
 from mcledger.anchoring.errors import ChainError, ContractRevertError
 from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import NodeError
 from mcledger.node.index.lease import ANCHORING_LEASE, holder_id, try_acquire
 from mcledger.node.index.models import AttemptState, BatchState, utcnow
-from mcledger.node.index.oplog import record_operation
+from mcledger.node.pipeline.txstore import TxStore
 
 log = logging.getLogger("mcledger.txmachine")
 
@@ -49,7 +54,6 @@ Fault = Callable[[str], None]
 
 CHAIN_LEASE = ANCHORING_LEASE  # one lease for every transaction the node's issuers sign
 LOG_SCAN_CHUNK = 5_000  # blocks per eth_getLogs request: small enough for hosted RPCs
-_LIVE = (AttemptState.PENDING, AttemptState.MINED, AttemptState.REPLACED)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,11 @@ class TransactionMachine:
         self.policy = policy or AnchoringPolicy()
         self.fault = fault or _no_fault
         self.holder = holder or holder_id()
+
+    @cached_property
+    def store(self) -> TxStore:
+        """The SQL reads and writes of this machine's jobs and attempts."""
+        return TxStore(self.engine, self.jobs, self.attempts, self.kind, self.job_name)
 
     # -- what a subclass says about its jobs -------------------------------------------------
     def calldata(self, job: Row[Any]) -> bytes:
@@ -144,11 +153,11 @@ class TransactionMachine:
                     self.check(job)
                 delay = self.policy.poll_interval
             except ContractRevertError as exc:
-                self._note_error(job_id, str(exc))
+                self.store.note_error(job_id, str(exc))
                 raise NodeError(f"{self.job_name} {job_id}: {exc}") from exc
             except ChainError as exc:
                 # RPC down or timing out: keep the state, back off, try again.
-                self._note_error(job_id, str(exc))
+                self.store.note_error(job_id, str(exc))
                 log.warning("%s %s: chain error, retrying: %s", self.job_name, job_id, exc)
                 delay = min(delay * 2, 10.0)
             if time.monotonic() >= deadline:
@@ -173,22 +182,14 @@ class TransactionMachine:
             decoder=self.ledger.decoder,
         )
         head = self.client.block_number()
-        with self.engine.begin() as conn:
-            self._record_attempt(conn, job.id, signed, head)
-            self._set_state(
-                conn,
-                job.id,
-                BatchState.SUBMITTED,
-                f"{self.job_name}.submitted",
-                {"transactionHash": signed.transaction_hash, "nonce": signed.nonce},
-            )
+        self.store.record_submission(job.id, signed, head)
         self.fault(f"{self.kind}.signed")
         self.client.send_raw(signed.raw)
         self.fault(f"{self.kind}.sent")
 
     def check(self, job: Row[Any]) -> None:
         """submitted → confirmed, or back to sealed; rebroadcast or replace when stuck."""
-        attempts = self._attempts(job.id, live_only=True)
+        attempts = self.store.attempts_of(job.id, live_only=True)
         if not attempts:
             self._back_to_sealed(job.id, "no live transaction")
             return
@@ -199,12 +200,12 @@ class TransactionMachine:
             if not receipt.success:
                 self._handle_failed_receipt(job, attempt, receipt)
                 return
-            self._mark_attempt(attempt.id, AttemptState.MINED, receipt)
+            self.store.mark_attempt(attempt.id, AttemptState.MINED, receipt)
             try:
                 seen = self.client.confirmations(receipt)
             except ReorgedError:
                 # Its block left the chain: the same signed transaction goes out again below.
-                self._mark_attempt(attempt.id, AttemptState.PENDING)
+                self.store.mark_attempt(attempt.id, AttemptState.PENDING)
                 log.warning(
                     "%s %s: %s was reorganised away",
                     self.job_name,
@@ -216,7 +217,7 @@ class TransactionMachine:
             if seen >= self.policy.confirmations:
                 self.confirm(job, receipt, seen)
             return
-        self._unstick(job, self._attempts(job.id, live_only=True))
+        self._unstick(job, self.store.attempts_of(job.id, live_only=True))
 
     def confirm(self, job: Row[Any], receipt: Receipt, seen: int) -> None:
         """submitted → confirmed: the receipt has its confirmations and the chain holds
@@ -224,23 +225,17 @@ class TransactionMachine:
         effect = self.check_effect(job, receipt)
         block = self.client.block(receipt.block_number)
         with self.engine.begin() as conn:
-            conn.execute(
-                update(self.jobs)
-                .where(self.jobs.c.id == job.id)
-                .values(
-                    chain_id=self.client.chain_id,
-                    contract=self.ledger.address,
-                    transaction_hash=receipt.transaction_hash,
-                    block_number=receipt.block_number,
-                    block_hash=receipt.block_hash,
-                    block_time=datetime.fromtimestamp(int(block["timestamp"]), UTC),
-                    confirmations=seen,
-                    confirmed_at=utcnow(),
-                    last_error=None,
-                )
+            self.store.record_confirmation(
+                conn,
+                job.id,
+                receipt,
+                chain_id=self.client.chain_id,
+                contract=self.ledger.address,
+                block_time=datetime.fromtimestamp(int(block["timestamp"]), UTC),
+                seen=seen,
             )
             self.record_effect(conn, job, effect)
-            self._set_state(
+            self.store.set_state(
                 conn,
                 job.id,
                 BatchState.CONFIRMED,
@@ -258,7 +253,7 @@ class TransactionMachine:
             receipt.block_number,
             self.ledger.decoder,
         )
-        self._mark_attempt(attempt.id, AttemptState.FAILED, receipt)
+        self.store.mark_attempt(attempt.id, AttemptState.FAILED, receipt)
         if self.adopt_after_revert(error):
             # Another attempt of ours got there first (e.g. before a crash): adopt it.
             self._adopt(job)
@@ -308,24 +303,7 @@ class TransactionMachine:
             max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=tip,
         )
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(self.attempts)
-                .where(self.attempts.c.id == stuck.id)
-                .values(state=AttemptState.REPLACED)
-            )
-            self._record_attempt(conn, job.id, signed, stuck.head_block)
-            record_operation(
-                conn,
-                actor="anchorer",
-                action=f"{self.kind}.replaced",
-                subject=f"{self.job_name}:{job.id}",
-                details={
-                    "old": stuck.transaction_hash,
-                    "new": signed.transaction_hash,
-                    "maxFeePerGas": max_fee,
-                },
-            )
+        self.store.record_replacement(job.id, stuck, signed, max_fee)
         self.fault(f"{self.kind}.replacement-signed")
         self.client.send_raw(signed.raw)
 
@@ -333,39 +311,7 @@ class TransactionMachine:
         """The effect is on chain already: record the transaction that had it."""
         tx_hash = self.find_transaction(job)
         tx = self.client.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        with self.engine.begin() as conn:
-            known = conn.execute(
-                select(self.attempts.c.id).where(self.attempts.c.transaction_hash == tx_hash)
-            ).scalar_one_or_none()
-            if known is None:
-                conn.execute(
-                    insert(self.attempts).values(
-                        batch_id=job.id,
-                        transaction_hash=tx_hash,
-                        sender=str(tx["from"]),
-                        nonce=int(tx["nonce"]),
-                        max_fee_per_gas=int(tx.get("maxFeePerGas", 0)),
-                        max_priority_fee_per_gas=int(tx.get("maxPriorityFeePerGas", 0)),
-                        gas=int(tx["gas"]),
-                        state=AttemptState.MINED,
-                        raw=b"",
-                        head_block=int(tx["blockNumber"]),
-                        sent_at=utcnow(),
-                    )
-                )
-            else:
-                conn.execute(
-                    update(self.attempts)
-                    .where(self.attempts.c.id == known)
-                    .values(state=AttemptState.MINED)
-                )
-            self._set_state(
-                conn,
-                job.id,
-                BatchState.SUBMITTED,
-                f"{self.kind}.adopted",
-                {"transactionHash": tx_hash},
-            )
+        self.store.record_adoption(job.id, tx_hash, tx)
 
     def find_event(self, event: str, job_id: int, what: str, **filters: Any) -> Any:
         """The newest ``event`` matching ``filters``, read newest first in chunks from the
@@ -379,16 +325,6 @@ class TransactionMachine:
                 return events[-1]
             to_block = from_block - 1
         raise ChainError(f"{what} is on chain but its {event} event was not found")
-
-    def _scan_start(self, job_id: int) -> int:
-        with self.engine.connect() as conn:
-            first = conn.execute(
-                select(self.attempts.c.head_block)
-                .where(self.attempts.c.batch_id == job_id)
-                .order_by(self.attempts.c.head_block)
-                .limit(1)
-            ).scalar_one_or_none()
-        return max(int(first) - 1, 0) if first is not None else 0
 
     def _known_to_chain(self, tx_hash: str) -> bool:
         try:
@@ -407,89 +343,17 @@ class TransactionMachine:
             raise ChainError(f"eth_getTransactionCount failed: {exc}") from exc
         return int(mined) > int(attempt.nonce)
 
-    # -- persistence -----------------------------------------------------------------------
-    def _record_attempt(
-        self, conn: Connection, job_id: int, signed: SentTransaction, head_block: int
-    ) -> None:
-        """Store a signed transaction (before it is broadcast)."""
-        conn.execute(
-            insert(self.attempts).values(
-                batch_id=job_id,
-                transaction_hash=signed.transaction_hash,
-                sender=signed.sender,
-                nonce=signed.nonce,
-                max_fee_per_gas=signed.max_fee_per_gas,
-                max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
-                gas=signed.gas,
-                state=AttemptState.PENDING,
-                raw=signed.raw,
-                head_block=head_block,
-                sent_at=utcnow(),
-            )
-        )
-
+    # -- persistence: `TxStore`'s, under the names the subclasses use ----------------------
     def _job(self, job_id: int) -> Row[Any]:
-        with self.engine.connect() as conn:
-            return conn.execute(select(self.jobs).where(self.jobs.c.id == job_id)).one()
+        return self.store.job(job_id)
 
-    def _attempts(self, job_id: int, *, live_only: bool) -> list[Row[Any]]:
-        query = select(self.attempts).where(self.attempts.c.batch_id == job_id)
-        if live_only:
-            query = query.where(self.attempts.c.state.in_([str(s) for s in _LIVE]))
-        with self.engine.connect() as conn:
-            return list(conn.execute(query.order_by(self.attempts.c.id)).all())
+    def _scan_start(self, job_id: int) -> int:
+        return self.store.scan_start(job_id)
 
     def unfinished(self, issuer_id: str | None = None) -> list[int]:
         """The jobs not yet confirmed (of one issuer, or all), oldest first."""
-        query = select(self.jobs.c.id).where(self.jobs.c.state != BatchState.CONFIRMED)
-        if issuer_id is not None:
-            query = query.where(self.jobs.c.issuer_id == issuer_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query.order_by(self.jobs.c.id)).scalars())
-
-    def _set_state(
-        self, conn: Connection, job_id: int, state: BatchState, action: str, details: dict[str, Any]
-    ) -> None:
-        conn.execute(update(self.jobs).where(self.jobs.c.id == job_id).values(state=state))
-        record_operation(
-            conn,
-            actor="anchorer",
-            action=action,
-            subject=f"{self.job_name}:{job_id}",
-            details=details,
-        )
-
-    def _mark_attempt(
-        self, attempt_id: int, state: AttemptState, receipt: Receipt | None = None
-    ) -> None:
-        values: dict[str, Any] = {"state": state}
-        if receipt is not None:
-            values |= {"block_number": receipt.block_number, "block_hash": receipt.block_hash}
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(self.attempts).where(self.attempts.c.id == attempt_id).values(**values)
-            )
+        return self.store.unfinished(issuer_id)
 
     def _back_to_sealed(self, job_id: int, why: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(self.attempts)
-                .where(
-                    self.attempts.c.batch_id == job_id,
-                    self.attempts.c.state.in_([str(s) for s in _LIVE]),
-                )
-                .values(state=AttemptState.REORGED)
-            )
-            conn.execute(
-                update(self.jobs).where(self.jobs.c.id == job_id).values(last_error=why[:2000])
-            )
-            self._set_state(
-                conn, job_id, BatchState.SEALED, f"{self.job_name}.resealed", {"why": why}
-            )
+        self.store.back_to_sealed(job_id, why)
         log.warning("%s %s back to sealed: %s", self.job_name, job_id, why)
-
-    def _note_error(self, job_id: int, message: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(self.jobs).where(self.jobs.c.id == job_id).values(last_error=message[:2000])
-            )
