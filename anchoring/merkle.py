@@ -11,6 +11,10 @@ serve the same proof code.
 The optional C accelerator (``anchoring._merkle_c``) hashes 32-byte leaf data
 and folds audit paths; without it, or when ``ACCELERATE`` or a call's
 ``accelerate`` argument is false, ``hashlib`` does the work.
+
+Over the ~400-line guide on purpose: inclusion and consistency proofs are built and
+verified from the same split of (index, size), and keeping the four side by side with
+the hashing they share is what lets a reader check them against RFC 9162 §2.1 at once.
 """
 
 from __future__ import annotations

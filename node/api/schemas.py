@@ -1,7 +1,7 @@
 """The HTTP API's request and response models (DESIGN.md "The HTTP API").
 
 Requests refuse unknown fields. Field names are the public camelCase ones.
-The digest and credential-id rules live in node.submissions, so the API and
+The digest and credential-id rules live in node.pipeline.submissions, so the API and
 the intake function apply the same ones.
 """
 

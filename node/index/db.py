@@ -1,6 +1,6 @@
 """Opening the SQL index: SQLite under the data directory by default, PostgreSQL by URL.
 
-The schema belongs to Alembic (node/migrations); `open_index` migrates to the
+The schema belongs to Alembic (node/index/migrations); `open_index` migrates to the
 newest revision before anything else touches the database.
 """
 

@@ -1,4 +1,4 @@
-"""The SQL index: SQLModel tables. Alembic migrations in node/migrations create them.
+"""The SQL index: SQLModel tables. Alembic migrations in node/index/migrations create them.
 
 Hashes are stored as 64-char lower-case hex (digests, roots) so that the
 index reads the same in SQLite and PostgreSQL and in a SQL shell; tree tiles
@@ -195,7 +195,7 @@ class RevocationBatch(SQLModel, table=True):
 
 class RevocationAttempt(SQLModel, table=True):
     """One transaction sent for a revocation batch: the columns of `AnchorAttempt`, so the
-    one state machine (node/txmachine.py) keeps both."""
+    one state machine (node/pipeline/txmachine.py) keeps both."""
 
     __tablename__ = "revocation_attempt"
 

@@ -1,7 +1,7 @@
 """The offering catalogue and the issuer's public profile: SQLModel tables (migration 0002).
 
-Kept apart from node.models so the catalogue can grow without touching the
-anchoring tables; node/migrations/env.py imports this module too, so that
+Kept apart from node.index.models so the catalogue can grow without touching the
+anchoring tables; node/index/migrations/env.py imports this module too, so that
 SQLModel.metadata holds every table.
 """
 

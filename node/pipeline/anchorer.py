@@ -1,7 +1,7 @@
 """Anchoring: batches of digests, their roots sent with `anchor(root, size)`.
 
 The transaction lifecycle (sealed → submitted → confirmed, persisted at every
-step, rebroadcast, replacement, reorgs) is `node.txmachine`'s; this module says
+step, rebroadcast, replacement, reorgs) is `node.pipeline.txmachine`'s; this module says
 what anchoring adds: a root the contract already holds for this issuer is
 adopted from the chain's `RootAnchored` event instead of being sent again (the
 contract refuses a second anchor of a root, so a root is never anchored twice),

@@ -6,7 +6,7 @@ every 10 minutes) or on demand (`mcledger anchor`). Sealing puts every waiting
 revocation of an issuer into *revocation batches*, one per reason and at most
 `revocations_per_transaction` digests each (≈25 k gas a digest, so 1,000 stay
 under a 30 M block gas limit), in one database transaction; from there the
-batches go through the same state machine as anchors (`node.txmachine`):
+batches go through the same state machine as anchors (`node.pipeline.txmachine`):
 signed and stored before broadcast, rebroadcast, replaced, adopted when the
 chain already shows them, never sent twice on a crash.
 

@@ -68,7 +68,7 @@ def academy_credential(
 
 
 def insert_revocations(engine: Engine, issuer_id: str, count: int, reason: int = 1) -> list[str]:
-    """``count`` revocations of random digests, as node.revocations records them (the
+    """``count`` revocations of random digests, as node.revocation.revocations records them (the
     revocation flush and the audit read these rows); returns the digests."""
     digests = [os.urandom(32).hex() for _ in range(count)]
     with engine.begin() as conn:

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that node.db.migrate hands over."""
+"""Alembic environment: runs on the connection that node.index.db.migrate hands over."""
 
 from alembic import context
 from sqlmodel import SQLModel
