@@ -5,18 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.mcledger-installed
 NPM_STAMP := contracts/node_modules/.mcledger-installed
-CONTEXTS := node/contexts/generated/index.json
+CONTEXTS_STAMP := node/contexts/node_modules/.mcledger-installed
 INTEROP_STAMP := tests/interop/node_modules/.mcledger-installed
 
-.PHONY: run test setup lint bench clean-venv
+.PHONY: run test setup lint bench contexts clean-venv
 
 run: setup
 	$(BIN)/mcledger serve --dev
 
-test: setup lint $(INTEROP_STAMP)
+test: setup lint $(INTEROP_STAMP) $(CONTEXTS_STAMP)
 	$(BIN)/pytest
 
-setup: $(PY_STAMP) $(NPM_STAMP) $(CONTEXTS)
+setup: $(PY_STAMP) $(NPM_STAMP)
 
 # Reinstall only when the project's dependency files change.
 $(PY_STAMP): pyproject.toml requirements.lock setup.py
@@ -28,9 +28,15 @@ $(NPM_STAMP): contracts/package.json contracts/package-lock.json
 	cd contracts && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# JSON-LD contexts from their pinned npm packages, exported once into files the node reads.
-$(CONTEXTS): node/contexts/package.json node/contexts/package-lock.json node/contexts/export.mjs
-	cd node/contexts && npm ci --no-audit --no-fund --loglevel=error && node export.mjs
+# The JSON-LD contexts ship with the package (node/credentials/contexts/standard/, committed);
+# their pinned npm packages are installed only to test that the copies match them, and
+# `make contexts` exports them anew after a version bump.
+$(CONTEXTS_STAMP): node/contexts/package.json node/contexts/package-lock.json
+	cd node/contexts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+contexts: $(CONTEXTS_STAMP)
+	cd node/contexts && node export.mjs
 
 # Independent verifiers (Digital Bazaar's JavaScript libraries) for the interop tests.
 $(INTEROP_STAMP): tests/interop/package.json tests/interop/package-lock.json
@@ -46,5 +52,5 @@ bench: setup
 	$(BIN)/pytest tests/benchmarks -o python_files='bench_*.py' -m benchmark -s
 
 clean-venv:
-	rm -rf $(VENV) contracts/node_modules node/contexts/node_modules node/contexts/generated \
+	rm -rf $(VENV) contracts/node_modules node/contexts/node_modules \
 	       tests/interop/node_modules

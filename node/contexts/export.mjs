@@ -1,5 +1,7 @@
-// Export the pinned JSON-LD contexts from their npm packages into generated/, keyed by URL.
-// Run by `make setup` after `npm ci`; the node reads only generated/ and never the network.
+// Export the pinned JSON-LD contexts from their npm packages, keyed by URL, into the
+// package's committed copies (node/credentials/contexts/standard/), or into the folder
+// given as the first argument (the freshness test compares the two). `make contexts`
+// runs it after a version bump; the node reads only the committed copies, never the network.
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -7,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, 'package.json'));
-const out = join(here, 'generated');
+const out = process.argv[2] ?? join(here, '..', 'credentials', 'contexts', 'standard');
 mkdirSync(out, { recursive: true });
 
 const fromFile = (pkg, file) =>

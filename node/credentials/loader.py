@@ -1,11 +1,11 @@
 """JSON-LD contexts from local files only: a pyld document loader that never touches the network.
 
-The standard contexts are exported from pinned npm packages at setup
-(``node/contexts/generated/index.json`` maps each URL to its file); the
-project's own context ships with the package. Any other URL is refused with
-:class:`UnknownContextError`: a credential that needs a context we do not hold
-cannot be signed, verified or digested here (STANDARDS.md, "Contexts are
-resolved from local copies only").
+The standard contexts ship with the package, exported from pinned npm packages
+(``node/credentials/contexts/standard/index.json`` maps each URL to its file; a test
+fails when they no longer match the packages); so does the project's own context.
+Any other URL is refused with :class:`UnknownContextError`: a credential that needs a
+context we do not hold cannot be signed, verified or digested here (STANDARDS.md,
+"Contexts are resolved from local copies only").
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from mcledger.node.errors import NodeError
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 MCLEDGER_CONTEXT = "https://w3id.org/mcledger/v1"
 
-GENERATED_DIR = Path(__file__).resolve().parent.parent / "contexts" / "generated"
+GENERATED_DIR = Path(__file__).resolve().parent / "contexts" / "standard"
 MCLEDGER_CONTEXT_FILE = Path(__file__).resolve().parent / "contexts" / "mcledger-v1.jsonld"
 
 _RESOLVED_CACHE_SIZE = 256
@@ -44,7 +44,7 @@ class UnknownContextError(NodeError):
 
 
 class ContextFileError(NodeError):
-    """A known context's local file is missing or is not JSON (run ``make setup``)."""
+    """A known context's local file is missing or is not JSON (an incomplete install)."""
 
 
 class ContextCheckError(NodeError):
@@ -75,7 +75,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         parsed = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ContextFileError(f"{what} is missing at {path}: run `make setup`") from None
+        raise ContextFileError(
+            f"{what} is missing at {path}: the package is incomplete (reinstall it)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise ContextFileError(f"{what} at {path} is unreadable: {exc}") from None
     if not isinstance(parsed, dict):

@@ -134,6 +134,6 @@ def test_a_property_no_context_defines_is_refused() -> None:
         sign_credential(unsafe, key, key.verification_method, SPEC_CREATED, loader=loader)
 
 
-def test_a_missing_export_says_to_run_setup(tmp_path: Path) -> None:
-    with pytest.raises(ContextFileError, match="make setup"):
+def test_missing_contexts_say_the_package_is_incomplete(tmp_path: Path) -> None:
+    with pytest.raises(ContextFileError, match="package is incomplete"):
         LocalContextLoader(generated_dir=tmp_path)
