@@ -33,9 +33,15 @@ def serve_command(
     from mcledger.node.api import create_app
     from mcledger.node.issuing.tokens import create_token
     from mcledger.node.pipeline.scheduler import AnchoringScheduler
-    from mcledger.node.runtime.service import open_node
+    from mcledger.node.runtime.service import development_defaults, open_node
 
     settings = load_settings(data_dir=data_dir, dev=dev or None, host=host, port=port)
+    refused = development_defaults(settings)
+    if refused:
+        for problem in refused:
+            console.print(f"[red]error:[/] {problem}")
+        console.print("(or run `mcledger serve --dev` for a development node)")
+        raise typer.Exit(2)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -56,7 +56,11 @@ class Settings(BaseSettings):
     max_fee_gwei: float = Field(500.0, gt=0, description="cap on max fee per gas (gwei)")
     host: str = Field("127.0.0.1", description="HTTP listen address")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port")
-    node_url: str = Field("http://127.0.0.1:8000", description="where CLI commands reach the node")
+    node_url: str = Field(
+        "",
+        description="the node's public base URL (learner links, status lists, DID document) and "
+        "where CLI commands reach it; unset = the address `serve` listens on",
+    )
     store_credentials: bool = Field(True, description="keep credential bodies in the index")
     fault_point: str | None = Field(None, description="tests only: SIGKILL at this point")
     require_postgres: bool = Field(False, description="tests: fail instead of skip without PG")
@@ -66,6 +70,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("node_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _node_url_from_listen_address(self) -> Settings:
+        if not self.node_url:
+            self.node_url = listen_url(self.host, self.port)
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -90,6 +105,18 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+
+def listen_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for a server listening on ``host:port`` (a
+    wildcard address is reached on loopback)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _config_file_from(*sources: PydanticBaseSettingsSource) -> Path | None:

@@ -11,11 +11,31 @@ from mcledger.node.errors import ChainSetupError
 from mcledger.node.index.db import default_database_url, open_index
 from mcledger.node.issuing.issuance import CredentialIssuer, ensure_signing_identity
 from mcledger.node.issuing.issuers import ensure_issuer
+from mcledger.node.issuing.keys import DEV_PASSPHRASE_FILE
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.faults import fault_hook
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
 from mcledger.node.runtime.chain_setup import ChainContext, ensure_dev_ready, open_chain
 from mcledger.node.settings import Settings
+
+
+def development_defaults(settings: Settings) -> list[str]:
+    """What keeps ``settings`` from running a real node: each item names the setting to
+    change. Empty in development mode, where these defaults are the point."""
+    if settings.dev:
+        return []
+    problems = []
+    if settings.key_password is None:
+        problems.append(
+            "no keystore passphrase: set MCLEDGER_KEY_PASSWORD (the keys are encrypted with it)"
+        )
+    if (settings.keys_dir / DEV_PASSPHRASE_FILE).exists():
+        problems.append(
+            f"the keystore in {settings.keys_dir} was made in development mode (its passphrase"
+            " is stored beside the keys): point MCLEDGER_DATA_DIR at a new directory and set"
+            " MCLEDGER_KEY_PASSWORD"
+        )
+    return problems
 
 
 def index_url(settings: Settings) -> str:
