@@ -24,9 +24,10 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_CHAIN_ID = 31337
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: Linux sends SIGTERM to Anvil if its parent dies,
-    so a node killed with SIGKILL does not leave an orphaned chain holding the port."""
+def die_with_parent() -> None:
+    """Runs in the child before exec (``preexec_fn``): Linux sends SIGTERM to the child
+    (Anvil, or any local chain) if its parent dies, so a node killed with SIGKILL does not
+    leave an orphaned chain holding the port."""
     try:
         import ctypes
 
@@ -44,12 +45,21 @@ def free_loopback_port() -> int:
         return port
 
 
-def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 5.0):
-    """One JSON-RPC call with the standard library (used before web3 is wired up)."""
+def rpc_call(
+    url: str,
+    method: str,
+    params: list[object] | None = None,
+    timeout: float = 5.0,
+    *,
+    token: str | None = None,
+):
+    """One JSON-RPC call with the standard library (used before web3 is wired up); with
+    ``token``, as ``Authorization: Bearer`` (the token never appears in an error)."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-    request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body.encode(), headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback)
         reply = json.loads(response.read())
     if "error" in reply:
@@ -112,12 +122,17 @@ def start_anvil(
     log_path: Path | None = None,
     startup_timeout: float = 20.0,
     binary: Path | None = None,
+    hardfork: str | None = None,
+    base_fee: int | None = None,
+    gas_price: int | None = None,
 ) -> AnvilProcess:
     """Start Anvil on loopback and wait until it answers `eth_chainId`.
 
     With ``state_path`` the chain is loaded from that file if it exists and
     dumped to it every ``state_interval`` seconds and on exit, so a development
-    chain survives restarts of the node.
+    chain survives restarts of the node. ``hardfork`` (e.g. "berlin": no base fee, no
+    EIP-1559 transactions), ``base_fee`` and ``gas_price`` (wei; 0 and 0 make a gas-free
+    chain) shape the chain like an older or consortium network.
     """
     exe = binary or anvil_binary()
     chosen_port = port or free_loopback_port()
@@ -137,6 +152,16 @@ def start_anvil(
         args += ["--preserve-historical-states"]
     if block_time is not None:
         args += ["--block-time", str(block_time)]
+    if hardfork is not None:
+        args += ["--hardfork", hardfork]
+    if base_fee is not None:
+        args += ["--base-fee", str(base_fee)]
+    if gas_price is not None:
+        args += ["--gas-price", str(gas_price)]
+    if gas_price == 0:
+        # Else Anvil adds its minimum tip (1 gwei) to what eth_gasPrice answers; a gas-free
+        # network (EBSI's Besu) answers 0.
+        args += ["--disable-min-priority-fee"]
     if log_path is None:
         args.append("--silent")
         out = subprocess.DEVNULL
@@ -148,7 +173,7 @@ def start_anvil(
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     anvil = AnvilProcess(chosen_port, chain_id, state_path, process, log_path)
     deadline = time.monotonic() + startup_timeout

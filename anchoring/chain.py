@@ -1,28 +1,43 @@
-"""The chain client: raw EIP-1559 transactions signed locally, receipts, confirmations.
+"""The chain client: transactions signed locally, receipts, confirmations.
 
 The EBSI pattern: build the transaction here, sign it with the node's own
 secp256k1 key (eth-account), send the raw bytes over JSON-RPC. Nothing is
-signed by the RPC node, so the same code works on Anvil, a public testnet or
-a consortium Besu network.
+signed by the RPC node, so the same code works on Anvil, Hardhat, a public
+testnet or a consortium Besu network: EIP-1559 transactions where the chain has
+a base fee, legacy ones (EIP-155) where it has none or is gas-free (see
+`anchoring.fees`). An endpoint that wants ``Authorization: Bearer …`` gets the
+token on every request; it never appears in an error.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
+from web3.types import RPCEndpoint
 
 from mcledger.anchoring.errors import ChainError, ContractRevertError
+from mcledger.anchoring.fees import (
+    FeePolicy,
+    eip1559_fees,
+    fee_fields,
+    legacy_gas_price,
+    sends_legacy,
+)
+from mcledger.anchoring.revert import RevertDecoder
 
-_ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
-_PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
+# How nodes say they hold these bytes already: geth; Anvil; Hardhat and Besu.
+_ALREADY_KNOWN = ("already known", "already imported", "known transaction")
 
 
 class ReorgedError(ChainError):
@@ -34,76 +49,11 @@ class ReceiptTimeoutError(ChainError):
     still be pending: keep its hash and nonce, and replace it with a higher fee if needed."""
 
 
-def _canonical_type(param: Mapping[str, Any]) -> str:
-    if param["type"].startswith("tuple"):
-        inner = ",".join(_canonical_type(c) for c in param["components"])
-        return f"({inner}){param['type'][5:]}"
-    return str(param["type"])
-
-
-class RevertDecoder:
-    """Turns revert data into the contract's custom error name and arguments."""
-
-    def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
-        self._errors: dict[bytes, tuple[str, list[str]]] = {}
-        for entry in abi:
-            if entry.get("type") != "error":
-                continue
-            types = [_canonical_type(p) for p in entry.get("inputs", [])]
-            selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
-            self._errors[selector] = (entry["name"], types)
-
-    def decode(
-        self, data: bytes | str | Mapping[str, Any] | None, message: str = ""
-    ) -> ContractRevertError:
-        raw = _revert_bytes(data)
-        if raw is None or len(raw) < 4:
-            return ContractRevertError("UnknownRevert", (), message or "no revert data")
-        selector, body = raw[:4], raw[4:]
-        if selector in self._errors:
-            name, types = self._errors[selector]
-            try:
-                return ContractRevertError(name, tuple(_plain(v) for v in abi_decode(types, body)))
-            except Exception:  # malformed arguments: still name the error
-                return ContractRevertError(name, (), "undecodable arguments")
-        if selector == _ERROR_STRING:
-            return ContractRevertError("Error", (abi_decode(["string"], body)[0],))
-        if selector == _PANIC:
-            return ContractRevertError("Panic", (hex(abi_decode(["uint256"], body)[0]),))
-        return ContractRevertError("UnknownRevert", (), f"data 0x{raw.hex()}")
-
-
-def _revert_bytes(data: bytes | str | Mapping[str, Any] | None) -> bytes | None:
-    if data is None:
-        return None
-    if isinstance(data, Mapping):
-        return _revert_bytes(data.get("data"))
-    if isinstance(data, bytes):
-        return data
-    text = data.strip()
-    if text.startswith("Reverted "):
-        text = text.split(" ", 1)[1]
-    if text.startswith("0x"):
-        try:
-            return bytes.fromhex(text[2:])
-        except ValueError:
-            return None
-    return None
-
-
-def _plain(value: Any) -> Any:
-    """ABI values as printable Python values: bytes as 0x-hex, addresses checksummed."""
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return to_checksum_address(value)
-    return value
-
-
 @dataclass(frozen=True)
 class SentTransaction:
     """A signed transaction: what must be persisted before sending, to find, resend or
-    replace it later."""
+    replace it later. A legacy transaction (``tx_type`` 0) has its gasPrice in both fee
+    fields."""
 
     transaction_hash: str
     sender: str
@@ -112,6 +62,7 @@ class SentTransaction:
     max_priority_fee_per_gas: int
     gas: int
     raw: bytes = b""
+    tx_type: int = 2
 
 
 @dataclass(frozen=True)
@@ -123,16 +74,7 @@ class Receipt:
     success: bool
     contract_address: str | None
     logs: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class FeePolicy:
-    """EIP-1559 fees: max fee = base fee x multiplier + tip, never above the cap."""
-
-    base_fee_multiplier: int = 2
-    min_priority_fee: int = 1_000_000_000  # 1 gwei
-    max_fee_cap: int = 500 * 10**9  # 500 gwei; replacement never exceeds this
-    gas_margin: float = 1.25
+    effective_gas_price: int = 0  # wei per gas actually paid (the fee is gas_used x this)
 
 
 class ChainClient:
@@ -145,12 +87,35 @@ class ChainClient:
         request_timeout: float = 10.0,
         fees: FeePolicy | None = None,
         poll_interval: float = 0.05,
+        token: str | None = None,
     ) -> None:
         self.rpc_url = rpc_url
-        self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
+        self._token = token or None
+        request: dict[str, Any] = {"timeout": request_timeout}
+        if self._token is not None:
+            # web3 sends its default headers only when none are given: keep them.
+            headers = HTTPProvider.get_request_headers()
+            request["headers"] = headers | {"Authorization": f"Bearer {self._token}"}
+        self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs=request))
         self.fees = fees or FeePolicy()
         self.poll_interval = poll_interval
         self._chain_id: int | None = None
+        self._dev_kind: str | None = None
+
+    def failure(self, what: str, exc: BaseException | str) -> ChainError:
+        """The ChainError for a failed request: says which endpoint, explains a refused
+        authorisation, and never carries the bearer token."""
+        text = str(exc)
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            text = f"HTTP {status}: the endpoint refused the request; " + (
+                "the bearer token was not accepted"
+                if self._token
+                else "it may want a bearer token (MCLEDGER_RPC_TOKEN)"
+            )
+        if self._token:
+            text = text.replace(self._token, "[token]")
+        return ChainError(f"{what} failed on {self.rpc_url}: {text}")
 
     # -- reading ---------------------------------------------------------------------------
     def _rpc(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -159,7 +124,18 @@ class ChainClient:
         except (ContractLogicError, TransactionNotFound):
             raise
         except (OSError, Web3RPCError, ValueError) as exc:
-            raise ChainError(f"{what} failed on {self.rpc_url}: {exc}") from exc
+            raise self.failure(what, exc) from exc
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        """One raw JSON-RPC call through the client's provider (token included); an error
+        reply raises ChainError."""
+        try:
+            reply = self.w3.provider.make_request(RPCEndpoint(method), params)
+        except (OSError, ValueError, Web3Exception) as exc:
+            raise self.failure(method, exc) from exc
+        if "error" in reply:
+            raise self.failure(method, str(reply["error"]))
+        return reply["result"]
 
     @property
     def chain_id(self) -> int:
@@ -192,17 +168,22 @@ class ChainClient:
         except ContractLogicError as exc:
             raise (decoder or RevertDecoder([])).decode(exc.data, exc.message or "") from None
         except (OSError, Web3RPCError) as exc:
-            raise ChainError(f"eth_estimateGas failed on {self.rpc_url}: {exc}") from exc
+            raise self.failure("eth_estimateGas", exc) from exc
 
-    def current_fees(self) -> tuple[int, int]:
-        """(max fee, priority fee) from the latest block's base fee and the node's tip."""
-        latest = self.block("latest")
-        base_fee = int(latest.get("baseFeePerGas", 0))
-        tip = max(
-            self.fees.min_priority_fee, int(self._rpc("tip", lambda: self.w3.eth.max_priority_fee))
-        )
-        max_fee = min(base_fee * self.fees.base_fee_multiplier + tip, self.fees.max_fee_cap)
-        return max_fee, min(tip, max_fee)
+    def current_fees(self, latest: Any = None) -> tuple[int, int]:
+        """(max fee, priority fee) for a transaction now (see `anchoring.fees`); a legacy
+        transaction's gasPrice is both."""
+        latest = latest if latest is not None else self.block("latest")
+        if sends_legacy(self.fees, latest):
+            node_price = 0
+            if not self.fees.fixed_price:
+                node_price = int(self._rpc("eth_gasPrice", lambda: self.w3.eth.gas_price))
+            price = legacy_gas_price(self.fees, node_price)
+            return price, price
+        node_tip = 0
+        if not self.fees.fixed_price:
+            node_tip = int(self._rpc("tip", lambda: self.w3.eth.max_priority_fee))
+        return eip1559_fees(self.fees, int(latest.get("baseFeePerGas", 0)), node_tip)
 
     def sign(
         self,
@@ -217,7 +198,9 @@ class ChainClient:
         gas: int | None = None,
         value: int = 0,
     ) -> SentTransaction:
-        """Build and sign one EIP-1559 transaction locally, without sending it.
+        """Build and sign one transaction locally, without sending it: EIP-1559, or legacy
+        with the chain id (EIP-155) where `anchoring.fees` says so, when it gets its
+        gasPrice from ``max_fee_per_gas``.
 
         The gas estimate runs first, so a call the contract would refuse raises
         ContractRevertError with the custom error's name before anything is signed.
@@ -227,24 +210,22 @@ class ChainClient:
         call: dict[str, Any] = {"from": account.address, "data": data, "value": value}
         if to is not None:
             call["to"] = to_checksum_address(to)
+        latest = self.block("latest")
         if gas is None:
             estimate = self.estimate_gas(call, decoder)
             # The margin must not push a large call past the block's gas limit.
-            block_limit = int(self.block("latest")["gasLimit"])
+            block_limit = int(latest["gasLimit"])
             gas = max(estimate, min(int(estimate * self.fees.gas_margin), block_limit))
         if nonce is None:
             nonce = self.next_nonce(account.address)
         if max_fee_per_gas is None or max_priority_fee_per_gas is None:
-            max_fee_per_gas, max_priority_fee_per_gas = self.current_fees()
-        tx = {
-            **call,
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "gas": gas,
-            "maxFeePerGas": max_fee_per_gas,
-            "maxPriorityFeePerGas": max_priority_fee_per_gas,
-        }
+            max_fee_per_gas, max_priority_fee_per_gas = self.current_fees(latest)
+        legacy = sends_legacy(self.fees, latest)
+        if legacy:
+            max_priority_fee_per_gas = max_fee_per_gas
+        fees = fee_fields(legacy, max_fee_per_gas, max_priority_fee_per_gas)
+        tx: dict[str, Any] = {**call, "chainId": self.chain_id, "nonce": nonce, "gas": gas}
+        tx |= fees
         signed = account.sign_transaction(tx)
         return SentTransaction(
             transaction_hash="0x" + bytes(signed.hash).hex(),
@@ -254,6 +235,7 @@ class ChainClient:
             max_priority_fee_per_gas=max_priority_fee_per_gas,
             gas=gas,
             raw=bytes(signed.raw_transaction),
+            tx_type=0 if legacy else 2,
         )
 
     def next_nonce(self, address: str) -> int:
@@ -270,11 +252,11 @@ class ChainClient:
             tx_hash = self.w3.eth.send_raw_transaction(raw)
         except Web3RPCError as exc:
             text = str(exc).lower()
-            if "already known" in text or "already imported" in text:
+            if any(known in text for known in _ALREADY_KNOWN):
                 return "0x" + bytes(keccak(raw)).hex()
-            raise ChainError(f"eth_sendRawTransaction failed on {self.rpc_url}: {exc}") from exc
+            raise self.failure("eth_sendRawTransaction", exc) from exc
         except (OSError, ValueError) as exc:
-            raise ChainError(f"eth_sendRawTransaction failed on {self.rpc_url}: {exc}") from exc
+            raise self.failure("eth_sendRawTransaction", exc) from exc
         return "0x" + bytes(tx_hash).hex()
 
     def send(self, account: LocalAccount, **kwargs: Any) -> SentTransaction:
@@ -290,7 +272,7 @@ class ChainClient:
         except TransactionNotFound:
             return None
         except (OSError, Web3RPCError) as exc:
-            raise ChainError(f"eth_getTransactionReceipt failed on {self.rpc_url}: {exc}") from exc
+            raise self.failure("eth_getTransactionReceipt", exc) from exc
         address = raw.get("contractAddress")
         return Receipt(
             transaction_hash="0x" + bytes(raw["transactionHash"]).hex(),
@@ -300,6 +282,7 @@ class ChainClient:
             success=int(raw["status"]) == 1,
             contract_address=to_checksum_address(address) if address else None,
             logs=tuple(raw["logs"]),
+            effective_gas_price=int(raw.get("effectiveGasPrice", 0)),
         )
 
     def wait_for_receipt(self, tx_hash: str, timeout: float = 60.0) -> Receipt:
@@ -375,22 +358,31 @@ class ChainClient:
         return ContractRevertError("UnknownRevert", (), "the call succeeds when replayed")
 
     # -- development chains ----------------------------------------------------------------
-    def dev_set_balance(self, address: str, wei: int) -> None:
-        """Fund an address on Anvil (`anvil_setBalance`); development chains only."""
-        self._rpc(
-            "anvil_setBalance",
-            self.w3.provider.make_request,
-            "anvil_setBalance",
-            [to_checksum_address(address), hex(wei)],
-        )
-
-    def dev_mine(self, blocks: int = 1) -> None:
-        self._rpc("anvil_mine", self.w3.provider.make_request, "anvil_mine", [hex(blocks)])
+    def dev_chain_kind(self) -> str | None:
+        """ "anvil" or "hardhat" when the RPC answers that development node's own methods
+        (so that funding by setBalance works), else None."""
+        if self._dev_kind is None:
+            for kind, probe in (("anvil", "anvil_nodeInfo"), ("hardhat", "hardhat_metadata")):
+                try:
+                    reply = self.w3.provider.make_request(RPCEndpoint(probe), [])
+                except Exception:  # down, refused, or not JSON: not a development chain now
+                    return None
+                if "result" in reply:
+                    self._dev_kind = kind
+                    break
+        return self._dev_kind
 
     def is_dev_chain(self) -> bool:
-        """True when the RPC answers Anvil's own methods (so funding by setBalance works)."""
-        try:
-            reply = self.w3.provider.make_request("anvil_nodeInfo", [])  # type: ignore[arg-type]
-        except Exception:
-            return False
-        return "result" in reply
+        """True on Anvil or Hardhat Network, whose balances the node may set."""
+        return self.dev_chain_kind() is not None
+
+    def dev_set_balance(self, address: str, wei: int) -> None:
+        """Fund an address (`anvil_setBalance`, `hardhat_setBalance`); development chains only."""
+        kind = self.dev_chain_kind()
+        if kind is None:
+            raise ChainError(f"{self.rpc_url} is not a development chain: cannot set a balance")
+        self.request(f"{kind}_setBalance", [to_checksum_address(address), hex(wei)])
+
+    def dev_mine(self, blocks: int = 1) -> None:
+        """Mine ``blocks`` blocks now (`anvil_mine`, `hardhat_mine`)."""
+        self.request(f"{self.dev_chain_kind() or 'anvil'}_mine", [hex(blocks)])

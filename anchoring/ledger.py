@@ -14,7 +14,6 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import Web3Exception
-from web3.types import RPCEndpoint
 
 from mcledger.anchoring.chain import ChainClient, Receipt, RevertDecoder
 from mcledger.anchoring.errors import ChainError
@@ -145,7 +144,7 @@ class LedgerContract:
         try:
             return getattr(self.contract.functions, function)(*args).call(block_identifier=block)
         except (OSError, ValueError, Web3Exception) as exc:  # incl. no code at the address
-            raise ChainError(f"{function} failed on {self.client.rpc_url}: {exc}") from exc
+            raise self.client.failure(function, exc) from exc
 
     def anchor_of(self, root: bytes, *, block: int | str = "latest") -> AnchorRecord:
         issuer, size, at = self._call("anchorOf", _bytes32(root), block=block)
@@ -174,13 +173,7 @@ class LedgerContract:
             "toBlock": hex(to_block),
             "topics": [list(topics)],
         }
-        try:
-            reply = self.client.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params])
-        except (OSError, ValueError, Web3Exception) as exc:
-            raise ChainError(f"eth_getLogs failed on {self.client.rpc_url}: {exc}") from exc
-        if "error" in reply:
-            raise ChainError(f"eth_getLogs failed on {self.client.rpc_url}: {reply['error']}")
-        return list(reply["result"])
+        return list(self.client.request("eth_getLogs", [params]))
 
     def events(self, name: str, from_block: int, to_block: int, **filters: Any) -> list[Any]:
         """Decoded logs of one event type in [from_block, to_block]."""
@@ -192,9 +185,7 @@ class LedgerContract:
                 )
             )
         except (OSError, ValueError, Web3Exception) as exc:
-            raise ChainError(
-                f"eth_getLogs for {name} failed on {self.client.rpc_url}: {exc}"
-            ) from exc
+            raise self.client.failure(f"eth_getLogs for {name}", exc) from exc
 
 
 def deploy_ledger(

@@ -22,10 +22,17 @@ const SOURCE_PATH = `contracts/${CONTRACT}.sol`;
 const SOURCE_FILE = join(HERE, `${CONTRACT}.sol`);
 const ARTIFACT_FILE = join(HERE, "artifacts", `${CONTRACT}.json`);
 
+// The EVM the bytecode targets. Berlin, not the newest: consortium networks (EBSI's Besu) and
+// older chains run it, and it has none of the opcodes added since (BASEFEE, PUSH0, MCOPY,
+// TLOAD/TSTORE, BLOBHASH…) that a chain without them refuses at deployment. Every newer chain
+// runs Berlin bytecode too; the artifact records this target as `evmVersion`. (solc 0.8.37 warns
+// that targets before London are deprecated: expected, and London would add only BASEFEE.)
+const EVM_VERSION = "berlin";
+
 // Optimizer runs: the contract is called far more often than deployed, so favour runtime gas.
 const SETTINGS = {
   optimizer: { enabled: true, runs: 10000 },
-  evmVersion: "cancun",
+  evmVersion: EVM_VERSION,
   // No metadata hash in the bytecode: it would change with comments and paths, not with code.
   metadata: { bytecodeHash: "none" },
   outputSelection: {
@@ -75,6 +82,7 @@ function compile() {
     sourcePath: SOURCE_PATH,
     sourceHash: createHash("sha256").update(sourceBytes).digest("hex"),
     compiler: { name: "solc", version: solc.version(), settings: SETTINGS },
+    evmVersion: EVM_VERSION,
     abi: contract.abi,
     bytecode: `0x${contract.evm.bytecode.object}`,
     deployedBytecode: `0x${contract.evm.deployedBytecode.object}`,

@@ -11,7 +11,9 @@ resumes from the index alone:
 - a job whose effect the chain already shows (the root anchored, the digests
   revoked) adopts the transaction that did it instead of sending another;
 - a transaction pending too long is replaced with the same nonce and a higher
-  fee, up to the fee cap; every attempt stays watched until one is mined;
+  fee (EIP-1559 fees or a legacy gasPrice), up to the fee cap; at a fixed price
+  (0 on a gas-free network) it is broadcast again instead; every attempt stays
+  watched until one is mined;
 - a receipt whose block left the canonical chain sends the same signed
   transaction again; a nonce spent by some other transaction sends the job back
   to `sealed`, to be signed anew.
@@ -28,6 +30,7 @@ the SQL that persists jobs and attempts is `node.pipeline.txstore`'s.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import NodeError
 from mcledger.node.index.lease import ANCHORING_LEASE, holder_id, try_acquire
 from mcledger.node.index.models import AttemptState, BatchState, utcnow
+from mcledger.node.metrics import count_rpc_errors, record_transaction
 from mcledger.node.pipeline.txstore import TxStore
 
 log = logging.getLogger("mcledger.txmachine")
@@ -98,6 +102,8 @@ class TransactionMachine:
         self.policy = policy or AnchoringPolicy()
         self.fault = fault or _no_fault
         self.holder = holder or holder_id()
+        self._rebroadcast_at: dict[int, float] = {}  # attempt id -> when last sent again
+        count_rpc_errors(self.client.w3)  # the node's RPC errors, in /metrics
 
     @cached_property
     def store(self) -> TxStore:
@@ -242,6 +248,7 @@ class TransactionMachine:
                 f"{self.job_name}.confirmed",
                 {"transactionHash": receipt.transaction_hash, "blockNumber": receipt.block_number},
             )
+        record_transaction(self.kind, receipt.gas_used, receipt.effective_gas_price)
         self.fault(f"{self.kind}.confirmed")
 
     # -- helpers for the transitions -------------------------------------------------------
@@ -289,6 +296,11 @@ class TransactionMachine:
         if stuck.max_fee_per_gas >= cap:
             return  # at the cap: keep waiting rather than overpay
         current_max, current_tip = self.client.current_fees()
+        if self.client.fees.fixed_price or current_max == 0:
+            # A fixed price (0 on a gas-free network): there is no dearer transaction to send.
+            self._rebroadcast_now_and_then(job, stuck)
+            return
+        # A legacy transaction has its gasPrice in both fee fields: both rise alike.
         max_fee = min(max(int(stuck.max_fee_per_gas * self.policy.fee_bump) + 1, current_max), cap)
         tip = min(
             max(int(stuck.max_priority_fee_per_gas * self.policy.fee_bump) + 1, current_tip),
@@ -306,6 +318,17 @@ class TransactionMachine:
         self.store.record_replacement(job.id, stuck, signed, max_fee)
         self.fault(f"{self.kind}.replacement-signed")
         self.client.send_raw(signed.raw)
+
+    def _rebroadcast_now_and_then(self, job: Row[Any], stuck: Row[Any]) -> None:
+        """Send a waiting transaction's bytes again, once per ``replace_after``: a node that
+        dropped it takes it back; one that has it answers "already known"."""
+        now = time.monotonic()
+        if now - self._rebroadcast_at.get(stuck.id, -math.inf) < self.policy.replace_after:
+            return
+        self._rebroadcast_at[stuck.id] = now
+        if stuck.raw:
+            self.client.send_raw(bytes(stuck.raw))
+            log.info("%s %s: rebroadcast %s", self.job_name, job.id, stuck.transaction_hash)
 
     def _adopt(self, job: Row[Any]) -> None:
         """The effect is on chain already: record the transaction that had it."""

@@ -177,8 +177,11 @@ class TxStore:
                         transaction_hash=tx_hash,
                         sender=str(tx["from"]),
                         nonce=int(tx["nonce"]),
-                        max_fee_per_gas=int(tx.get("maxFeePerGas", 0)),
-                        max_priority_fee_per_gas=int(tx.get("maxPriorityFeePerGas", 0)),
+                        # A legacy transaction's gasPrice stands in both fee columns.
+                        max_fee_per_gas=int(tx.get("maxFeePerGas", tx.get("gasPrice", 0))),
+                        max_priority_fee_per_gas=int(
+                            tx.get("maxPriorityFeePerGas", tx.get("gasPrice", 0))
+                        ),
                         gas=int(tx["gas"]),
                         state=AttemptState.MINED,
                         raw=b"",

@@ -1,9 +1,11 @@
 """Bring the node's chain up to a usable state: endpoint, keys, contract, registered issuer.
 
 Development mode starts its own Anvil (state kept under the data directory)
-or uses the Anvil that `MCLEDGER_RPC_URL` names; it funds the node's keys with
-`anvil_setBalance`, deploys the contract once and registers the local issuer.
-On a real network the operator funds the keys and runs `mcledger chain deploy`.
+or uses the development chain that `MCLEDGER_RPC_URL` names (Anvil or Hardhat
+Network, told apart by their own RPC methods); it funds the node's keys with
+`anvil_setBalance` or `hardhat_setBalance`, deploys the contract once and
+registers the local issuer. On a real network the operator funds the keys (none
+to fund on a gas-free one) and runs `mcledger chain deploy`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from eth_account.signers.local import LocalAccount
 
 from mcledger.anchoring.anvil import AnvilProcess, start_anvil
 from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.fees import GWEI, FeePolicy, TxType
 from mcledger.anchoring.ledger import LedgerContract, deploy_ledger
 from mcledger.node.credentials.multikey import Ed25519SigningKey
 from mcledger.node.errors import ChainSetupError
@@ -108,9 +111,34 @@ def _load_artifact() -> dict[str, Any]:
     return load_artifact()
 
 
+def fee_policy(settings: Settings) -> FeePolicy:
+    """The transaction type and fees the settings ask for (see `anchoring.fees`)."""
+    cap = round(settings.max_fee_gwei * GWEI)
+    price = None if settings.gas_price_gwei is None else round(settings.gas_price_gwei * GWEI)
+    if price is not None and price > cap:
+        raise ChainSetupError(
+            f"MCLEDGER_GAS_PRICE_GWEI ({settings.gas_price_gwei}) is above "
+            f"MCLEDGER_MAX_FEE_GWEI ({settings.max_fee_gwei}): raise the cap or lower the price"
+        )
+    return FeePolicy(max_fee_cap=cap, tx_type=TxType(settings.tx_type), gas_price=price)
+
+
+def chain_client(settings: Settings, rpc_url: str, fees: FeePolicy | None = None) -> ChainClient:
+    """A client for ``rpc_url`` with the settings' fees; the bearer token goes only to the
+    configured endpoint (``MCLEDGER_RPC_URL`` or ``--rpc``), never to a local dev chain."""
+    token = settings.rpc_token if rpc_url == settings.rpc_url else None
+    return ChainClient(
+        rpc_url,
+        request_timeout=min(settings.tx_timeout, 30.0),
+        fees=fees or fee_policy(settings),
+        token=token.get_secret_value() if token else None,
+    )
+
+
 def open_chain(settings: Settings, *, start_dev_chain: bool = False) -> ChainContext:
     """Connect to the configured chain; in dev mode start Anvil if none is running."""
     anvil = None
+    fees = fee_policy(settings)  # a bad fee setting fails before any chain is started
     rpc_url = settings.rpc_url or running_dev_endpoint(settings)
     if rpc_url is None and not (settings.dev and start_dev_chain):
         raise ChainSetupError(
@@ -133,7 +161,7 @@ def open_chain(settings: Settings, *, start_dev_chain: bool = False) -> ChainCon
         _endpoint_path(settings).write_text(
             json.dumps({"rpcUrl": rpc_url, "pid": anvil.process.pid}) + "\n"
         )
-    client = ChainClient(rpc_url, request_timeout=min(settings.tx_timeout, 30.0))
+    client = chain_client(settings, rpc_url, fees)
     context = ChainContext(settings, client, keys, anvil)
     try:
         if settings.chain_id is not None and client.chain_id != settings.chain_id:
@@ -164,7 +192,7 @@ def _existing_ledger(context: ChainContext) -> LedgerContract | None:
 
 
 def fund_dev_accounts(context: ChainContext, *accounts: LocalAccount) -> None:
-    """Top up the node's keys on a development chain (Anvil only)."""
+    """Top up the node's keys on a development chain (Anvil or Hardhat Network)."""
     if not context.client.is_dev_chain():
         raise ChainSetupError(
             "this chain is not a development chain: fund the keys yourself "

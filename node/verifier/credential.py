@@ -72,10 +72,12 @@ NOT_ANCHORED = f"not anchored yet: no {ANCHOR_PROPERTY}"
 
 
 class ChainReader:
-    """The chain behind one RPC endpoint, read through the committed contract ABI."""
+    """The chain behind one RPC endpoint, read through the committed contract ABI; ``token``
+    goes as ``Authorization: Bearer`` on every request (give it only to the endpoint it
+    belongs to: MCLEDGER_RPC_TOKEN is for MCLEDGER_RPC_URL)."""
 
-    def __init__(self, rpc_url: str) -> None:
-        self.client = ChainClient(rpc_url)
+    def __init__(self, rpc_url: str, *, token: str | None = None) -> None:
+        self.client = ChainClient(rpc_url, token=token)
 
     @cached_property
     def _abi(self) -> list[Any]:

@@ -54,7 +54,35 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "InvalidReason": ("uint8",),
 }
 
-COMPARED = ("abi", "bytecode", "deployedBytecode", "sourceHash")
+COMPARED = ("abi", "bytecode", "deployedBytecode", "sourceHash", "evmVersion")
+
+# The hardforks in order, and the opcodes each one added (EIP numbers in the comments). A
+# chain running fork F executes an opcode only if it was added in F or before.
+FORKS = ("frontier", "homestead", "byzantium", "constantinople", "istanbul", "berlin", "london")
+FORKS += ("paris", "shanghai", "cancun", "prague", "osaka")
+OPCODE_FORK: dict[int, str] = {
+    0xF4: "homestead",  # DELEGATECALL (EIP-7)
+    0x3D: "byzantium",  # RETURNDATASIZE (EIP-211)
+    0x3E: "byzantium",  # RETURNDATACOPY (EIP-211)
+    0xFA: "byzantium",  # STATICCALL (EIP-214)
+    0xFD: "byzantium",  # REVERT (EIP-140)
+    0x1B: "constantinople",  # SHL (EIP-145)
+    0x1C: "constantinople",  # SHR (EIP-145)
+    0x1D: "constantinople",  # SAR (EIP-145)
+    0x3F: "constantinople",  # EXTCODEHASH (EIP-1052)
+    0xF5: "constantinople",  # CREATE2 (EIP-1014)
+    0x46: "istanbul",  # CHAINID (EIP-1344)
+    0x47: "istanbul",  # SELFBALANCE (EIP-1884)
+    0x48: "london",  # BASEFEE (EIP-3198)
+    0x5F: "shanghai",  # PUSH0 (EIP-3855)
+    0x49: "cancun",  # BLOBHASH (EIP-4844)
+    0x4A: "cancun",  # BLOBBASEFEE (EIP-7516)
+    0x5C: "cancun",  # TLOAD (EIP-1153)
+    0x5D: "cancun",  # TSTORE (EIP-1153)
+    0x5E: "cancun",  # MCOPY (EIP-5656)
+    0x1E: "osaka",  # CLZ (EIP-7939)
+}
+PUSH1, PUSH32 = 0x60, 0x7F
 
 
 def _types(params: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -102,7 +130,10 @@ def test_artifact_records_the_current_source_and_pinned_compiler(artifact: dict[
     settings = artifact["compiler"]["settings"]
     assert settings["optimizer"]["enabled"] is True
     assert settings["optimizer"]["runs"] >= 200
-    assert settings["evmVersion"] == "cancun"
+    # The recorded target is the one the compiler was given, and one that consortium
+    # networks (EBSI's Besu) and older chains run: nothing after London.
+    assert artifact["evmVersion"] == settings["evmVersion"]
+    assert FORKS.index(artifact["evmVersion"]) <= FORKS.index("london")
     for key in ("bytecode", "deployedBytecode"):
         assert artifact[key].startswith("0x") and len(artifact[key]) > 2
         bytes.fromhex(artifact[key][2:])
@@ -139,3 +170,44 @@ def test_contract_accepts_no_ether_and_has_no_fallback(artifact: dict[str, Any])
     assert kinds <= {"function", "event", "error", "constructor"}
     payable = [e for e in artifact["abi"] if e.get("stateMutability") == "payable"]
     assert not payable, payable
+
+
+def _code_without_metadata(code: bytes) -> bytes:
+    """The code before solc's CBOR metadata, whose length is its last two bytes."""
+    length = int.from_bytes(code[-2:], "big")
+    assert 0 < length < len(code) and code[-length - 2] in range(0xA0, 0xB8), "no CBOR tail"
+    return code[: -length - 2]
+
+
+def opcodes_newer_than(code: bytes, target: str) -> list[tuple[int, int, str]]:
+    """(offset, opcode, fork) of every instruction in ``code`` that ``target`` lacks; the
+    data of PUSH1..PUSH32 is skipped, as the EVM skips it."""
+    newer, pc, limit = [], 0, FORKS.index(target)
+    while pc < len(code):
+        op = code[pc]
+        fork = OPCODE_FORK.get(op)
+        if fork is not None and FORKS.index(fork) > limit:
+            newer.append((pc, op, fork))
+        pc += 1 + (op - PUSH1 + 1 if PUSH1 <= op <= PUSH32 else 0)
+    return newer
+
+
+def test_deployed_code_has_no_opcode_newer_than_the_recorded_target(
+    artifact: dict[str, Any],
+) -> None:
+    code = _code_without_metadata(bytes.fromhex(artifact["deployedBytecode"][2:]))
+    assert len(code) > 1000
+    assert opcodes_newer_than(code, artifact["evmVersion"]) == []
+
+
+def test_the_opcode_walk_finds_new_opcodes_and_skips_push_data() -> None:
+    # PUSH1 0x5f (data, not PUSH0); PUSH0; PUSH2 0x5c5d (data); TLOAD; STOP
+    code = bytes([0x60, 0x5F, 0x5F, 0x61, 0x5C, 0x5D, 0x5C, 0x00])
+    assert opcodes_newer_than(code, "berlin") == [(2, 0x5F, "shanghai"), (6, 0x5C, "cancun")]
+    assert opcodes_newer_than(code, "shanghai") == [(6, 0x5C, "cancun")]
+    assert opcodes_newer_than(code, "cancun") == []
+    # The same contract compiled for Cancun uses PUSH0 throughout: the walk sees it.
+    assert opcodes_newer_than(bytes.fromhex("6080604052348015600e575f5ffd5b50"), "berlin") == [
+        (11, 0x5F, "shanghai"),
+        (12, 0x5F, "shanghai"),
+    ]
