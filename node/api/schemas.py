@@ -122,7 +122,12 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: str
-    checks: dict[str, str]
+    checks: dict[str, str] = Field(description="the parts the node needs: database, chain")
+    pipeline: dict[str, str] = Field(
+        description="whether work moves: `anchoring` (no scheduled run missed past "
+        "MCLEDGER_ANCHOR_GRACE), `transactions` (none unconfirmed past "
+        "MCLEDGER_UNCONFIRMED_LIMIT); each `ok` or `failed: ` and why"
+    )
 
 
 PROOF_BUNDLE_EXAMPLE: dict[str, Any] = {
