@@ -1,25 +1,34 @@
-"""anchoring: RFC 6962 Merkle trees (pure), batches, the chain client and anchoring."""
+"""anchoring: RFC 6962 Merkle trees (pure), batches, the chain client and anchoring.
 
-from mcledger.anchoring.merkle import (
-    EMPTY_ROOT,
-    ConsistencyProof,
-    InclusionProof,
-    consistency_path,
-    inclusion_path,
-    leaf_hash,
-    node_hash,
-    verify_consistency,
-    verify_inclusion,
-)
-from mcledger.anchoring.tiles import FileTileStore, MemoryTileStore, TileStore, TreeMeta
-from mcledger.anchoring.tree import (
-    MerkleTree,
-    StoredTree,
-    consistency_proof,
-    inclusion_proof,
-    merkle_root,
-    save_tree,
-)
+The names below are imported from their modules on first use (``anchoring.lazy``), so
+importing ``mcledger.anchoring.errors`` alone costs nothing more.
+"""
+
+from typing import TYPE_CHECKING
+
+from mcledger.anchoring.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from mcledger.anchoring.merkle import (
+        EMPTY_ROOT,
+        ConsistencyProof,
+        InclusionProof,
+        consistency_path,
+        inclusion_path,
+        leaf_hash,
+        node_hash,
+        verify_consistency,
+        verify_inclusion,
+    )
+    from mcledger.anchoring.tiles import FileTileStore, MemoryTileStore, TileStore, TreeMeta
+    from mcledger.anchoring.tree import (
+        MerkleTree,
+        StoredTree,
+        consistency_proof,
+        inclusion_proof,
+        merkle_root,
+        save_tree,
+    )
 
 __all__ = [
     "EMPTY_ROOT",
@@ -42,3 +51,27 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
 ]
+
+_MODULES = {
+    "merkle": (
+        "EMPTY_ROOT",
+        "ConsistencyProof",
+        "InclusionProof",
+        "consistency_path",
+        "inclusion_path",
+        "leaf_hash",
+        "node_hash",
+        "verify_consistency",
+        "verify_inclusion",
+    ),
+    "tiles": ("FileTileStore", "MemoryTileStore", "TileStore", "TreeMeta"),
+    "tree": (
+        "MerkleTree",
+        "StoredTree",
+        "consistency_proof",
+        "inclusion_proof",
+        "merkle_root",
+        "save_tree",
+    ),
+}
+__getattr__ = lazy_exports(__name__, _MODULES)

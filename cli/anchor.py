@@ -6,17 +6,15 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption, JsonOption, RpcOption
-from mcledger.node.settings import load_settings
 
 if TYPE_CHECKING:
     from mcledger.node.pipeline.anchorer import BatchReport
     from mcledger.node.pipeline.revocation_flush import RevocationBatchReport
 
-console = Console()
+console = LazyConsole()
 
 
 def anchor_command(
@@ -35,6 +33,7 @@ def anchor_command(
     """
     from mcledger.node.pipeline.revocation_flush import flush_all
     from mcledger.node.runtime.service import open_node
+    from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
     node = open_node(settings)
@@ -66,6 +65,8 @@ def anchor_command(
 
 
 def _print_tables(reports: list[BatchReport], revocations: list[RevocationBatchReport]) -> None:
+    from rich.table import Table
+
     if reports:
         table = Table("batch", "issuer", "state", "size", "root", "transaction", "block")
         for r in reports:
@@ -74,8 +75,8 @@ def _print_tables(reports: list[BatchReport], revocations: list[RevocationBatchR
                 r.issuer_id,
                 r.state,
                 str(r.tree_size),
-                r.root[:16] + "…",
-                (r.transaction_hash or "-")[:18] + "…",
+                console.shorten(r.root),
+                console.shorten(r.transaction_hash or "-", 18),
                 str(r.block_number or "-"),
             )
         console.print(table)
@@ -88,7 +89,7 @@ def _print_tables(reports: list[BatchReport], revocations: list[RevocationBatchR
                 str(v.reason),
                 v.state,
                 str(v.size),
-                (v.transaction_hash or "-")[:18] + "…",
+                console.shorten(v.transaction_hash or "-", 18),
                 str(v.block_number or "-"),
             )
         console.print(table)

@@ -6,15 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption, JsonOption, RpcOption
-from mcledger.node.settings import load_settings
 
-console = Console()
-_stderr = Console(stderr=True)
+console = LazyConsole()
+_stderr = LazyConsole(stderr=True)
 
 CHUNK = 2000
 
@@ -57,19 +54,24 @@ def audit_command(
     revokedAt), and batches whose stored digests no longer hash to their root
     (tree-mismatch). Exits 1 on any finding, 2 on a usage error.
     """
-    from mcledger.anchoring.chain import ChainClient
     from mcledger.anchoring.ledger import LedgerContract
     from mcledger.contracts.toolchain import load_artifact
     from mcledger.node.revocation.audit import DEFAULT_MAX_LAG, audit_index
     from mcledger.node.revocation.findings import KINDS
-    from mcledger.node.runtime.chain_setup import DEPLOYMENT_FILE, Deployment, running_dev_endpoint
+    from mcledger.node.runtime.chain_setup import (
+        DEPLOYMENT_FILE,
+        Deployment,
+        chain_client,
+        running_dev_endpoint,
+    )
     from mcledger.node.runtime.service import open_engine
+    from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
     rpc_url = settings.rpc_url or running_dev_endpoint(settings)
     if rpc_url is None:
         raise _usage("no chain: pass --rpc or set MCLEDGER_RPC_URL (or start `mcledger chain up`)")
-    client = ChainClient(rpc_url, request_timeout=min(settings.tx_timeout, 30.0))
+    client = chain_client(settings, rpc_url)  # with MCLEDGER_RPC_TOKEN for MCLEDGER_RPC_URL
     deployment = Deployment.load(settings.chain_dir / DEPLOYMENT_FILE)
     if deployment is not None and deployment.chain_id != client.chain_id:
         deployment = None
@@ -98,12 +100,20 @@ def audit_command(
                 engine, ledger, from_block=from_block, to_block=head, max_lag=max_lag
             )
         else:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             with Progress(
                 TextColumn("reading RootAnchored and CredentialRevoked events"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=_stderr,
+                console=_stderr.get(),
                 transient=True,
             ) as bar:
                 task = bar.add_task("blocks", total=head - from_block + 1)
@@ -126,6 +136,8 @@ def audit_command(
     if json_out:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
+        from rich.table import Table
+
         summary = Table(
             title=f"Audit of {report.contract}, blocks {report.from_block}-{report.to_block}",
             show_header=False,
@@ -149,7 +161,7 @@ def audit_command(
                     f.kind,
                     f.subject,
                     str(f.batch_id) if f.batch_id is not None else "-",
-                    f.key[:16] + "…",
+                    console.shorten(f.key),
                     f.field or "-",
                     "-" if f.index_value is None else str(f.index_value),
                     "-" if f.chain_value is None else str(f.chain_value),

@@ -5,28 +5,22 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption, JsonOption, RpcOption
 from mcledger.node.errors import ChainSetupError
-from mcledger.node.runtime.chain_setup import (
-    ChainContext,
-    deploy_contract,
-    ensure_dev_ready,
-    fund_dev_accounts,
-    open_chain,
-)
-from mcledger.node.settings import load_settings
+
+if TYPE_CHECKING:
+    from mcledger.node.runtime.chain_setup import ChainContext
 
 chain_app = typer.Typer(
     help="Start the local development chain, deploy the contract, show the chain's state.",
     no_args_is_help=True,
 )
-console = Console()
+console = LazyConsole()
 
 
 def _status(context: ChainContext) -> dict[str, Any]:
@@ -49,6 +43,8 @@ def _print_status(status: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(status, indent=2))
         return
+    from rich.table import Table
+
     table = Table(title=title, show_header=False, title_justify="left")
     labels = {
         "rpcUrl": "RPC URL",
@@ -85,6 +81,9 @@ def chain_up(
     Anvil's state is kept under DATA_DIR/chain, so the contract is deployed once
     and survives restarts. Other commands find this chain while it runs.
     """
+    from mcledger.node.runtime.chain_setup import ensure_dev_ready, open_chain
+    from mcledger.node.settings import load_settings
+
     settings = load_settings(data_dir=data_dir, anvil_port=port, dev=True)
     if settings.rpc_url:
         raise ChainSetupError("MCLEDGER_RPC_URL is set: `chain up` starts its own chain; unset it")
@@ -130,6 +129,9 @@ def chain_deploy(
     On a real network, fund the admin address first; its key stays in the encrypted
     keystore under DATA_DIR/keys (passphrase: MCLEDGER_KEY_PASSWORD).
     """
+    from mcledger.node.runtime.chain_setup import deploy_contract, fund_dev_accounts, open_chain
+    from mcledger.node.settings import load_settings
+
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
     context = open_chain(settings)
     try:
@@ -153,6 +155,9 @@ def chain_status(
     data_dir: DataDirOption = None, rpc: RpcOption = None, json_out: JsonOption = False
 ) -> None:
     """Show chain id, block, contract, admin, and whether the local issuer is registered."""
+    from mcledger.node.runtime.chain_setup import open_chain
+    from mcledger.node.settings import load_settings
+
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
     context = open_chain(settings)
     try:

@@ -13,30 +13,22 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption
-from mcledger.node.credentials.annex import FieldError, validate_award
-from mcledger.node.issuing.issuance import CredentialIssuer, IssuedCredential
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from mcledger.node.credentials.annex import FieldError
+    from mcledger.node.issuing.issuance import CredentialIssuer, IssuedCredential
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
-stdout = Console(highlight=False, soft_wrap=True, emoji=False)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+stdout = LazyConsole(highlight=False, soft_wrap=True, emoji=False)
+stderr = LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 LEARNER_COLUMNS = ("name", "identifier", "id")
 AWARD_COLUMNS = ("awardedOn", "place", "grade")
@@ -88,6 +80,8 @@ def _check_header(header: list[str] | None) -> list[str]:
 
 def _column(error: FieldError) -> str:
     """The CSV column a field error is about: ``learner.name`` -> ``name``."""
+    from mcledger.node.credentials.annex import FieldError
+
     loc = error.loc[1:] if error.loc[:1] == ("learner",) and len(error.loc) > 1 else error.loc
     return FieldError(loc, error.message).path
 
@@ -125,6 +119,8 @@ def _guarded(reader: Any, read: Callable[[], T]) -> T:
 
 
 def _rows(reader: Any, header: list[str], achievement: str) -> Iterator[LearnerRow | BadRow]:
+    from mcledger.node.credentials.annex import validate_award
+
     line = reader.line_num + 1
     while (cells := _guarded(reader, lambda: next(reader, None))) is not None:
         if any(cell.strip() for cell in cells):  # blank lines are skipped, not refused
@@ -163,23 +159,35 @@ class IssueSummary:
     refused: int = 0
 
 
-class _RateColumn(ProgressColumn):
-    """Rows a second, as the bulk rate an issuer plans by."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "… rows/s", style="cyan")
-
-
 def _progress() -> Progress:
+    # rich.progress is imported here, not at the top: `mcledger --help` need not load it.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Rows a second, as the bulk rate an issuer plans by."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} rows/s" if speed else "… rows/s", style="cyan")
+
     return Progress(
         TextColumn("[bold]issuing[/]"),
         BarColumn(),
         MofNCompleteColumn(),
-        _RateColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=stderr.get(),
     )
 
 
@@ -240,7 +248,7 @@ def issue_rows(
         for row in rows:
             if isinstance(row, BadRow):
                 summary.refused += 1
-                stderr.print(f"[red]line {row.line}:[/] " + escape("; ".join(row.problems)))
+                stderr.print(f"[red]line {row.line}:[/] " + _escape("; ".join(row.problems)))
                 if progress and task is not None:
                     progress.advance(task)
                 continue
@@ -256,8 +264,15 @@ def issue_rows(
     return summary
 
 
+def _escape(text: str) -> str:
+    """``text`` with rich markup escaped: rows and messages quote the user's file."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[red]error:[/] {escape(message)}")
+    stderr.print(f"[red]error:[/] {_escape(message)}")
     return typer.Exit(code)
 
 

@@ -12,14 +12,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
-from mcledger.anchoring.errors import InvalidProofError, MerkleError
-from mcledger.anchoring.merkle import InclusionProof, hash_from_hex, verify_inclusion
-from mcledger.anchoring.tree import MerkleTree
+from mcledger.cli.console import LazyConsole
+
+if TYPE_CHECKING:  # the Merkle engine loads when a command runs, not for `mcledger --help`
+    from mcledger.anchoring.tree import MerkleTree
 
 merkle_app = typer.Typer(
     help=(
@@ -28,7 +28,7 @@ merkle_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-_stderr = Console(stderr=True, highlight=False)
+_stderr = LazyConsole(stderr=True, highlight=False)
 _DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 DigestsFile = Annotated[
@@ -74,6 +74,8 @@ def read_digests(path: Path) -> bytes:
 
 
 def _tree(path: Path) -> MerkleTree:
+    from mcledger.anchoring.tree import MerkleTree
+
     return MerkleTree.from_digests(read_digests(path))
 
 
@@ -125,6 +127,9 @@ def verify_command(
 
     Exit 0 if the proof verifies, 1 if it does not, 2 if an input is malformed.
     """
+    from mcledger.anchoring.errors import InvalidProofError, MerkleError
+    from mcledger.anchoring.merkle import InclusionProof, hash_from_hex, verify_inclusion
+
     try:
         leaf = hash_from_hex(digest.strip().lower(), "DIGEST")
         data = json.loads(_read_text(proof_file))

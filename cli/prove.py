@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption
-from mcledger.node.settings import load_settings
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-stderr = Console(stderr=True)
+stderr = LazyConsole(stderr=True)
 
 
 def _from_node(base_url: str, digest: str | None, credential_id: str | None) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     path = (
         f"/v1/proofs/{digest}"
         if digest
@@ -47,6 +47,7 @@ def _from_node(base_url: str, digest: str | None, credential_id: str | None) -> 
 def _from_index(data_dir: Path, digest: str | None, credential_id: str | None) -> tuple[int, Any]:
     from mcledger.node.pipeline.batches import proof_status
     from mcledger.node.runtime.service import open_engine
+    from mcledger.node.settings import load_settings
 
     engine = open_engine(load_settings(data_dir=data_dir))
     try:
@@ -91,7 +92,11 @@ def prove_command(
     if data_dir is not None:
         status, body = _from_index(data_dir, digest, credential_id)
     else:
-        status, body = _from_node(node_url or load_settings().node_url, digest, credential_id)
+        if not node_url:
+            from mcledger.node.settings import load_settings
+
+            node_url = load_settings().node_url
+        status, body = _from_node(node_url, digest, credential_id)
     if status == 200:
         text = json.dumps(body, indent=2) + "\n"
         if output is None:

@@ -11,12 +11,11 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption, JsonOption
-from mcledger.node.settings import load_settings
 
-stderr = Console(stderr=True)
+stderr = LazyConsole(stderr=True)
 
 
 def revoke_command(
@@ -48,6 +47,7 @@ def revoke_command(
         revoke_credential,
     )
     from mcledger.node.runtime.service import open_engine
+    from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
     engine = open_engine(settings)

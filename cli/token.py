@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption
-from mcledger.node.settings import load_settings
 
 token_app = typer.Typer(no_args_is_help=True)
-stderr = Console(stderr=True)
+stderr = LazyConsole(stderr=True)
 
 
 @token_app.callback()
@@ -38,6 +37,7 @@ def token_create(
     from mcledger.node.index.db import default_database_url, open_index
     from mcledger.node.issuing.issuers import UnknownIssuerError, get_issuer
     from mcledger.node.issuing.tokens import create_token, parse_scopes
+    from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
     scopes = parse_scopes(scope)

@@ -1,9 +1,10 @@
 """`mcledger verify FILE`: check a credential (the learner's copy) or a proof bundle with
 nothing but an RPC endpoint.
 
-Never opens the node's index: the RPC URL comes from ``--rpc`` or, failing that,
-from the settings' ``rpc_url``; the contract is the one the bundle names, read
-through the committed ABI. A credential is checked by
+Never opens the node's index. The RPC URL of each bundle's chain comes from ``--rpc``,
+else is looked up by the bundle's chain id (:mod:`node.verifier.chains`: the chains
+file, the node's settings, the data directory's development chain); the contract is
+the one the bundle names, read through the committed ABI. A credential is checked by
 :func:`node.verifier.credential.verify_credential_file` (signature, issuer, digest, id,
 then the chain checks of its ``anchorProof``), with its stack of components as a tree
 when their copies are given with ``--component``. Exit 0 when every check passes, 1
@@ -15,29 +16,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
-from rich.tree import Tree
 
-from mcledger.anchoring.bundle import ProofBundle
-from mcledger.anchoring.errors import MerkleError
-from mcledger.cli.options import JsonOption, RpcOption
-from mcledger.node.settings import load_settings
-from mcledger.node.verifier.credential import ChainReader, verify_credential_file
-from mcledger.node.verifier.report import (
-    Check,
-    CredentialReport,
-    VerificationReport,
-    unparsable_bundle_report,
-)
+from mcledger.cli.console import LazyConsole
+from mcledger.cli.options import DataDirOption, JsonOption
+
+if TYPE_CHECKING:  # imported where used: `mcledger verify --help` loads no web3 or JSON-LD
+    from rich.tree import Tree
+
+    from mcledger.node.verifier.chains import ChainEndpoints
+    from mcledger.node.verifier.report import Check, CredentialReport, VerificationReport
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
-stdout = Console(highlight=False, soft_wrap=True, emoji=False)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+stdout = LazyConsole(highlight=False, soft_wrap=True, emoji=False)
+stderr = LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class _UsageError(Exception):
@@ -53,16 +47,37 @@ def _read_input(file: Path) -> bytes:
         raise _UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
 
 
-def _rpc_url(rpc: str | None) -> str:
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def chain_endpoints(rpc: str | None, data_dir: Path | None = None) -> ChainEndpoints:
+    """Where each bundle's chain is read: ``rpc`` for all, else looked up by chain id from
+    the settings (the chains file, MCLEDGER_RPC_URL, the data directory's dev chain)."""
+    from mcledger.node.verifier.chains import ChainEndpoints, ChainsFileError
+
     if rpc:
-        return rpc
+        return ChainEndpoints(rpc=rpc)
+    from pydantic import ValidationError
+
+    from mcledger.node.settings import load_settings
+
     try:
-        configured = load_settings().rpc_url
+        settings = load_settings(data_dir=data_dir)
     except ValidationError as exc:
         raise _UsageError(f"the settings are invalid: {exc}") from None
-    if not configured:
-        raise _UsageError("no RPC URL: pass --rpc URL or set MCLEDGER_RPC_URL")
-    return configured
+
+    def dev_endpoint() -> str | None:
+        from mcledger.node.runtime.chain_setup import running_dev_endpoint
+
+        return running_dev_endpoint(settings)
+
+    try:
+        return ChainEndpoints.from_settings(settings, dev_endpoint=dev_endpoint)
+    except ChainsFileError as exc:
+        raise _UsageError(str(exc)) from None
 
 
 def _document(raw: bytes) -> Any:
@@ -75,12 +90,17 @@ def _is_credential(document: Any) -> bool:
     return isinstance(document, dict) and "@context" in document and "version" not in document
 
 
-def _verify_bundle_document(document: Any, rpc_url: str) -> VerificationReport:
+def _verify_bundle_document(document: Any, endpoints: ChainEndpoints) -> VerificationReport:
+    from mcledger.anchoring.bundle import ProofBundle
+    from mcledger.anchoring.errors import MerkleError
+    from mcledger.node.verifier.chains import MultiChainReader
+    from mcledger.node.verifier.report import unparsable_bundle_report
+
     try:
         bundle = ProofBundle.from_json(document)
     except MerkleError as exc:  # BundleError, or a malformed proof inside the bundle
         return unparsable_bundle_report(exc)
-    return ChainReader(rpc_url).verify_bundle(bundle)
+    return MultiChainReader(endpoints).verify_bundle(bundle)
 
 
 def _component_documents(files: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
@@ -100,10 +120,15 @@ def _component_documents(files: list[Path]) -> list[tuple[Path, dict[str, Any]]]
 
 
 def verify_file(
-    raw: bytes, rpc_url: str, components: list[Path] | None = None
+    raw: bytes, endpoints: ChainEndpoints, components: list[Path] | None = None
 ) -> VerificationReport | CredentialReport:
-    """Verify the credential or proof bundle in ``raw`` against the chain at ``rpc_url``;
-    a credential's stack with the learner's copies of its ``components``."""
+    """Verify the credential or proof bundle in ``raw``, each bundle against the chain
+    ``endpoints`` gives for its chain id; a credential's stack with the learner's copies
+    of its ``components``. ChainLookupError when a bundle's chain has no endpoint."""
+    from mcledger.node.verifier.chains import MultiChainReader
+    from mcledger.node.verifier.credential import verify_credential_file
+    from mcledger.node.verifier.report import unparsable_bundle_report
+
     try:
         document = _document(raw)
     except (ValueError, RecursionError) as exc:
@@ -111,15 +136,17 @@ def verify_file(
     if not _is_credential(document):
         if components:
             raise _UsageError("--component goes with a credential, not with a proof bundle")
-        return _verify_bundle_document(document, rpc_url)
+        return _verify_bundle_document(document, endpoints)
     given = _component_documents(components or [])
-    report = verify_credential_file(document, ChainReader(rpc_url), [doc for _, doc in given])
+    report = verify_credential_file(
+        document, MultiChainReader(endpoints), [doc for _, doc in given]
+    )
     verified = {node.credential_id for node in report.walk()} - {report.credential_id}
     for file, doc in given:
         if doc.get("id") not in verified:
             stderr.print(
-                f"[yellow]warning:[/] {escape(str(file))} ({escape(str(doc.get('id')))}) is not"
-                " a component of this credential; not verified",
+                f"[yellow]warning:[/] {_escape(str(file))} ({_escape(str(doc.get('id')))}) is"
+                " not a component of this credential; not verified",
                 markup=True,
             )
     return report
@@ -128,12 +155,14 @@ def verify_file(
 def _check_line(check: Check, width: int = 20) -> str:
     mark = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
     # Details quote the documents verified (ids, DIDs): never rich markup.
-    return f"{mark}  {check.name:<{width}} {escape(check.detail)}"
+    return f"{mark}  {check.name:<{width}} {_escape(check.detail)}"
 
 
 def _credential_tree(report: CredentialReport, tree: Tree | None = None) -> Tree:
+    from rich.tree import Tree
+
     mark = "[green]verified[/]" if report.ok else "[bold red]NOT verified[/]"
-    label = f"{mark}  [bold]{escape(report.credential_id or '(no id)')}[/]"
+    label = f"{mark}  [bold]{_escape(report.credential_id or '(no id)')}[/]"
     branch = Tree(label) if tree is None else tree.add(label)
     for check in report.checks:
         branch.add(_check_line(check))
@@ -143,7 +172,9 @@ def _credential_tree(report: CredentialReport, tree: Tree | None = None) -> Tree
 
 
 def _print_credential_report(report: CredentialReport) -> None:
-    stdout.print(_credential_tree(report), soft_wrap=False)  # long details wrap in the tree
+    # Long details wrap inside the tree in a terminal; in a pipe or a log the console is
+    # unbounded, so every id and digest stays whole on its line.
+    stdout.print(_credential_tree(report), soft_wrap=False)
     reports = list(report.walk())
     total = sum(len(r.checks) for r in reports)
     failed = sum(len(r.failed) for r in reports)
@@ -152,7 +183,7 @@ def _print_credential_report(report: CredentialReport) -> None:
         stdout.print(f"[bold green]verified[/]: all {total} checks passed ({what})")
         return
     where = "; ".join(f"{r.credential_id}: {', '.join(r.failed)}" for r in reports if r.failed)
-    stdout.print(f"[bold red]NOT verified[/]: {failed} of {total} checks failed ({escape(where)})")
+    stdout.print(f"[bold red]NOT verified[/]: {failed} of {total} checks failed ({_escape(where)})")
 
 
 def _print_report(report: VerificationReport) -> None:
@@ -175,8 +206,18 @@ def verify_command(
             help="The learner's copy of a credential, or a proof bundle (JSON); - for stdin."
         ),
     ],
-    rpc: RpcOption = None,
+    rpc: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc",
+            help="JSON-RPC URL to read every bundle through (default: the one configured for"
+            " the bundle's chain id: MCLEDGER_CHAINS_FILE, MCLEDGER_RPC_URL, else the data"
+            " directory's development chain).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOption = False,
+    data_dir: DataDirOption = None,
     components: Annotated[
         list[Path] | None,
         typer.Option(
@@ -191,13 +232,16 @@ def verify_command(
 
     Every check is printed by name with PASS or FAIL. Exits 0 when all pass, 1 when
     any fails (in a stack: anywhere in the tree), 2 when a file cannot be read or no
-    RPC URL is configured.
+    RPC URL is configured for a bundle's chain id.
     """
+    from mcledger.node.verifier.chains import ChainLookupError
+    from mcledger.node.verifier.report import CredentialReport
+
     try:
         raw = _read_input(file)
-        report = verify_file(raw, _rpc_url(rpc), components)
-    except _UsageError as exc:
-        stderr.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
+        report = verify_file(raw, chain_endpoints(rpc, data_dir), components)
+    except (_UsageError, ChainLookupError) as exc:
+        stderr.print(f"[red]error:[/] {_escape(str(exc))}", markup=True)
         raise typer.Exit(2) from None
     if json_out:
         typer.echo(json.dumps(report.to_json(), indent=2))

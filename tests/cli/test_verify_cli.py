@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mcledger.anchoring.bundle import AnchorInfo, ProofBundle
+from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.chain import ChainClient
-from mcledger.anchoring.tree import MerkleTree
 from mcledger.cli.verify import verify_command
 from mcledger.node.verifier.names import CHECK_NAMES
+from tests.cli.bundles import anchored_bundle
 
 runner = CliRunner()
 app = typer.Typer()
@@ -29,26 +28,11 @@ def _root() -> None:
 
 
 @pytest.fixture
-def bundle(chain: ChainClient, deployed: Any) -> ProofBundle:
+def bundle(deployed: Any) -> ProofBundle:
     """Leaf 2 of a freshly anchored tree of 5, built by hand from the receipt."""
     rng = random.Random(5)
-    digests = [rng.randbytes(32) for _ in range(5)]
-    tree = MerkleTree.from_leaves(digests)
-    receipt = deployed.ledger.anchor(deployed.issuer, tree.root, len(digests))
-    block = chain.block(receipt.block_number)
-    return ProofBundle(
-        digest=digests[2],
-        proof=tree.inclusion_proof(2),
-        anchor=AnchorInfo(
-            chain_id=chain.chain_id,
-            contract=deployed.ledger.address.lower(),
-            transaction_hash=receipt.transaction_hash,
-            block_number=receipt.block_number,
-            block_hash="0x" + bytes(block["hash"]).hex(),
-            anchored_at=datetime.fromtimestamp(int(block["timestamp"]), UTC),
-            issuer=deployed.issuer.address.lower(),
-        ),
-    )
+    leaves = [rng.randbytes(32) for _ in range(5)]
+    return anchored_bundle(deployed.ledger, deployed.issuer, leaves, 2)
 
 
 @pytest.fixture
@@ -59,10 +43,17 @@ def bundle_file(tmp_path: Path, bundle: ProofBundle) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_configured_rpc(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only what a test sets reaches the settings."""
-    for name in ("MCLEDGER_RPC_URL", "MCLEDGER_CONFIG_FILE"):
+def no_configured_rpc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only what a test sets reaches the settings; no development chain in the data dir."""
+    for name in (
+        "MCLEDGER_RPC_URL",
+        "MCLEDGER_CHAIN_ID",
+        "MCLEDGER_CHAINS_FILE",
+        "MCLEDGER_CONFIG_FILE",
+        "MCLEDGER_SECRETS_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MCLEDGER_DATA_DIR", str(tmp_path / "data"))
 
 
 def verify(*args: str, **kwargs: Any) -> Any:
@@ -122,7 +113,7 @@ def test_usage_errors_exit_2(bundle_file: Path, tmp_path: Path, chain: ChainClie
     result = verify(str(tmp_path / "missing.json"), "--rpc", chain.rpc_url)
     assert result.exit_code == 2 and "cannot read" in result.stderr
     result = verify(str(bundle_file))
-    assert result.exit_code == 2 and "no RPC URL" in result.stderr
+    assert result.exit_code == 2 and "no RPC URL for chain id 31337" in result.stderr
     credential = tmp_path / "credential.json"
     credential.write_text(json.dumps({"@context": [], "type": ["VerifiableCredential"]}))
     result = verify(str(credential), "--rpc", chain.rpc_url)
