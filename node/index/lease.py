@@ -33,16 +33,28 @@ class LeaseHeldError(NodeError):
     """Another process holds the lease; try again later."""
 
 
+def pid_scope() -> str:
+    """This host and, on Linux, its process-id namespace: the place where a holder's process
+    id names the same process. Containers that share a host name (host networking, a fixed
+    `hostname:`) each have their own namespace, where another container's pid means nothing."""
+    host = socket.gethostname()
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return host
+    return f"{host}/{namespace.removeprefix('pid:[').removesuffix(']')}"
+
+
 def holder_id() -> str:
-    """A name for this process that says where it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A name for this process that says where it runs: place, pid, a random tag."""
+    return f"{pid_scope()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _dead_local_holder(holder: str) -> bool:
-    """A holder on this host whose process is gone (killed, crashed) holds nothing."""
-    host, _, rest = holder.partition(":")
+    """A holder in this place whose process is gone (killed, crashed) holds nothing."""
+    place, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if place != pid_scope() or not pid_text.isdigit():
         return False
     try:
         os.kill(int(pid_text), 0)
@@ -56,8 +68,8 @@ def _dead_local_holder(holder: str) -> bool:
 def try_acquire(engine: Engine, name: str, holder: str, ttl: float) -> bool:
     """Take or renew the lease for ``ttl`` seconds; False if someone else holds it.
 
-    A lease whose holder was a process on this host that no longer exists is taken
-    over at once; one held elsewhere is waited out until it expires.
+    A lease whose holder was a process in this place (host and pid namespace) that no
+    longer exists is taken over at once; one held elsewhere is waited out until it expires.
     """
     now = time.time()
     with engine.begin() as conn:

@@ -52,6 +52,7 @@ def anchoring_policy(settings: Settings) -> AnchoringPolicy:
         confirmations=settings.confirmations,
         wait_timeout=settings.tx_timeout,
         replace_after=settings.replace_after,
+        lease_ttl=settings.lease_seconds,
         max_fee_cap=int(settings.max_fee_gwei * 10**9),
         max_batch_size=settings.max_batch_size,
         revocations_per_transaction=settings.revocations_per_transaction,
