@@ -1,0 +1,150 @@
+// The proof bundle, public format mcledger-proof/1, read as strictly as
+// anchoring/bundle.py reads it (same refusals, same words): a verifier never acts on a
+// bundle it half understood.
+
+import {bytesOfHex, checksumAddress, pyRepr} from './util.js';
+
+export const BUNDLE_VERSION = 'mcledger-proof/1';
+const PROOF_FIELDS = ['leafIndex', 'treeSize', 'auditPath', 'root'];
+const HEX64 = /^[0-9a-f]{64}$/;
+const TX32 = /^0x[0-9a-f]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
+const MAX_SIZE = 1n << 64n;
+
+export class BundleError extends Error {}
+
+function require(condition, field, expected) {
+  if(!condition) {
+    throw new BundleError(`proof bundle field ${pyRepr(field)}: expected ${expected}`);
+  }
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function isInt(value) {
+  return typeof value === 'number' && Number.isInteger(value);
+}
+
+function int(value, field, minimum = 0) {
+  require(isInt(value) && value >= minimum, field, `an integer >= ${minimum}`);
+  return value;
+}
+
+function address(value, field) {
+  require(typeof value === 'string' && ADDRESS.test(value), field, '0x + 40 hex');
+  if(value !== value.toLowerCase() && checksumAddress(value) !== value) {
+    throw new BundleError(`proof bundle field ${pyRepr(field)}: bad EIP-55 checksum`);
+  }
+  return value.toLowerCase();
+}
+
+function parseTime(value, field) {
+  require(typeof value === 'string' && TIME.test(value), field, 'YYYY-MM-DDTHH:MM:SSZ (UTC)');
+  const moment = Date.parse(value);
+  const back = Number.isFinite(moment) ?
+    new Date(moment).toISOString().replace(/\.\d{3}Z$/, 'Z') : null;
+  if(back !== value) {
+    throw new BundleError(`proof bundle field ${pyRepr(field)}: not a time: ${pyRepr(value)}`);
+  }
+  return Math.floor(moment / 1000);
+}
+
+function exactKeys(data, names, where, optional = []) {
+  const missing = names.filter(n => !Object.hasOwn(data, n));
+  const unknown = Object.keys(data)
+    .filter(k => !names.includes(k) && !optional.includes(k)).sort();
+  if(missing.length) {
+    throw new BundleError(`${where} is missing ${missing.join(', ')}`);
+  }
+  if(unknown.length) {
+    throw new BundleError(`${where} has unknown fields: ${unknown.join(', ')}`);
+  }
+}
+
+// anchoring/merkle.py's proof checks, whose messages the bundle reader prefixes.
+function size(value, what) {
+  if(!isInt(value) || value < 0 || BigInt(value) >= MAX_SIZE) {
+    throw new BundleError(
+      `proof bundle: ${what} must be an integer in [0, 2**64), got ${pyRepr(value)}`);
+  }
+  return BigInt(value);
+}
+
+function hashFromHex(text, what) {
+  const fail = message => {
+    throw new BundleError(`proof bundle: ${message}`);
+  };
+  if(typeof text !== 'string') {
+    const kind = text === null ? 'NoneType' : Array.isArray(text) ? 'list' :
+      {number: isInt(text) ? 'int' : 'float', boolean: 'bool', object: 'dict'}[typeof text];
+    fail(`${what} must be a string of 64 hex characters, got ${kind}`);
+  }
+  if(text.length !== 64) {
+    fail(`${what} must be 64 hex characters, got ${text.length}`);
+  }
+  if(text !== text.toLowerCase()) {
+    fail(`${what} must be lowercase hex`);
+  }
+  if(!HEX64.test(text)) {
+    fail(`${what} is not hex: ${pyRepr(text)}`);
+  }
+  return bytesOfHex(text);
+}
+
+function inclusionProof(data) {
+  const leafIndex = size(data.leafIndex, 'leafIndex');
+  const treeSize = size(data.treeSize, 'treeSize');
+  if(!Array.isArray(data.auditPath)) {
+    throw new BundleError('proof bundle: auditPath must be a list of hex hashes');
+  }
+  const auditPath = data.auditPath.map((item, i) => hashFromHex(item, `auditPath[${i}]`));
+  const root = hashFromHex(data.root, 'root');
+  if(leafIndex >= treeSize) {
+    throw new BundleError(
+      `proof bundle: leafIndex ${leafIndex} must be below treeSize ${treeSize}`);
+  }
+  return {leafIndex, treeSize, auditPath, root};
+}
+
+function anchorInfo(data) {
+  require(isObject(data), 'anchor', 'an object');
+  const names = ['chainId', 'contract', 'transactionHash', 'blockNumber', 'blockHash',
+    'anchoredAt', 'issuer'];
+  exactKeys(data, names, 'anchor');
+  for(const key of ['transactionHash', 'blockHash']) {
+    require(TX32.test(String(data[key])), `anchor.${key}`, '0x + 64 lower-case hex');
+  }
+  return {
+    chainId: int(data.chainId, 'anchor.chainId', 1),
+    contract: address(data.contract, 'anchor.contract'),
+    transactionHash: data.transactionHash,
+    blockNumber: int(data.blockNumber, 'anchor.blockNumber'),
+    blockHash: data.blockHash,
+    anchoredAt: parseTime(data.anchoredAt, 'anchor.anchoredAt'),
+    anchoredAtText: data.anchoredAt,
+    issuer: address(data.issuer, 'anchor.issuer'),
+  };
+}
+
+/** The bundle as {digest, proof, anchor, credentialId}; BundleError naming the field. */
+export function parseBundle(data) {
+  require(isObject(data), '(bundle)', 'a JSON object');
+  exactKeys(data, ['version', 'digest', ...PROOF_FIELDS, 'anchor'], 'proof bundle',
+    ['credentialId']);
+  require(data.version === BUNDLE_VERSION, 'version', pyRepr(BUNDLE_VERSION));
+  require(typeof data.digest === 'string' && HEX64.test(data.digest), 'digest',
+    '64 lower-case hex');
+  const credentialId = data.credentialId ?? null;
+  require(credentialId === null || typeof credentialId === 'string', 'credentialId',
+    'a string');
+  const proof = inclusionProof(data);
+  return {
+    digest: bytesOfHex(data.digest),
+    proof,
+    anchor: anchorInfo(data.anchor),
+    credentialId,
+  };
+}

@@ -1,0 +1,228 @@
+// A micro-credential (the learner's copy: the signed credential with its proof bundle as
+// `anchorProof`) checked as node/verifier/credential.py checks it: signature, issuer,
+// digest, id, the bundle's chain checks, issuer.did, one status check per entry, and the
+// stack's components as a tree.
+
+import {verifyBundle} from './bundle.js';
+import {parseBundle} from './bundleformat.js';
+import {canonicalize, checkContexts} from './jsonld.js';
+import {
+  CHECK_NAMES, COMPONENT_DIGEST, COMPONENT_PROVIDED, CREDENTIAL_DIGEST, CREDENTIAL_ID,
+  CREDENTIAL_ISSUER, CREDENTIAL_SIGNATURE, ISSUER_DID,
+} from './names.js';
+import {cannotCheck, failed, passed, unparsableBundleReport} from './report.js';
+import {RpcError} from './rpc.js';
+import {ANCHOR_PROPERTY, verifyProof} from './signature.js';
+import {statusChecks} from './status.js';
+import {errorText, hexOf, pyRepr, sha256, utf8} from './util.js';
+
+export const NOT_ANCHORED = `not anchored yet: no ${ANCHOR_PROPERTY}`;
+
+/** The report tree of `document` and the component copies in `pool` it lists. */
+export async function verifyCredentialFile(document, chainFor, pool, fetchJson) {
+  return (await verify(document, chainFor, pool, [], fetchJson)).report;
+}
+
+/** The credential's digest (SHA-256 of its RDFC-1.0 N-Quads without anchorProof), or why
+ * it cannot be taken (a string). */
+export async function credentialDigest(document) {
+  try {
+    if(!Object.hasOwn(document, 'proof')) {
+      throw new Error('proof: the digest is taken over a signed credential');
+    }
+    checkContexts(document);
+    const unanchored = {...document};
+    delete unanchored[ANCHOR_PROPERTY];
+    return await sha256(utf8(await canonicalize(unanchored)));
+  } catch(error) {
+    return errorText(error);
+  }
+}
+
+function issuerDid(document) {
+  let issuer = document.issuer;
+  if(issuer && typeof issuer === 'object' && !Array.isArray(issuer)) {
+    issuer = issuer.id;
+  }
+  return typeof issuer === 'string' ? issuer : null;
+}
+
+async function verify(document, chainFor, pool, path, fetchJson) {
+  const credentialId = typeof document.id === 'string' ? document.id : null;
+  const issuer = issuerDid(document);
+  const [digest, signature] = await Promise.all([
+    credentialDigest(document), checkSignature(document),
+  ]);
+  const checks = [signature, checkIssuer(document, issuer)];
+  let anchorChecks;
+  if(!Object.hasOwn(document, ANCHOR_PROPERTY)) {
+    const shown = digest instanceof Uint8Array ?
+      ` (its digest is ${hexOf(digest)})` : ` (and no digest: ${digest})`;
+    anchorChecks = Promise.resolve([
+      cannotCheck(CREDENTIAL_DIGEST, NOT_ANCHORED + shown),
+      cannotCheck(CREDENTIAL_ID, NOT_ANCHORED),
+      ...[...CHECK_NAMES, ISSUER_DID].map(name => cannotCheck(name, NOT_ANCHORED)),
+    ]);
+  } else {
+    let bundle = null, parseError = null;
+    try {
+      bundle = parseBundle(document[ANCHOR_PROPERTY]);
+    } catch(error) {
+      parseError = error;
+    }
+    if(bundle === null) {
+      const skipped = `skipped: the ${ANCHOR_PROPERTY} did not parse`;
+      anchorChecks = Promise.resolve([
+        failed(CREDENTIAL_DIGEST, skipped),
+        failed(CREDENTIAL_ID, skipped),
+        ...unparsableBundleReport(`${ANCHOR_PROPERTY}: ${errorText(parseError)}`).checks,
+        failed(ISSUER_DID, skipped),
+      ]);
+    } else {
+      const chain = chainFor(bundle.anchor.chainId);
+      anchorChecks = Promise.all([
+        verifyBundle(bundle, chain), checkIssuerDid(chain, bundle, issuer),
+      ]).then(([bundleChecks, did]) => [
+        checkDigest(digest, bundle), checkId(credentialId, bundle), ...bundleChecks, did,
+      ]);
+    }
+  }
+  const [anchored, status] = await Promise.all([
+    anchorChecks, statusChecks(document, issuer, fetchJson, digest),
+  ]);
+  checks.push(...anchored, ...status);
+  const here = [...path, credentialId ?? ''];
+  const components = await Promise.all(listedComponents(document)
+    .map(entry => component(entry, chainFor, pool, here, fetchJson)));
+  return {
+    report: {kind: 'credential', id: credentialId, checks, components, document},
+    digest,
+  };
+}
+
+async function checkSignature(document) {
+  let result;
+  try {
+    result = await verifyProof(document);
+  } catch(error) {
+    return failed(CREDENTIAL_SIGNATURE, `cannot verify: ${errorText(error)}`);
+  }
+  if(!result.ok) {
+    return failed(CREDENTIAL_SIGNATURE, result.detail);
+  }
+  return passed(CREDENTIAL_SIGNATURE, `${result.detail} by ${result.method}`);
+}
+
+function checkIssuer(document, issuer) {
+  const proof = document.proof;
+  const method = proof && typeof proof === 'object' && !Array.isArray(proof) ?
+    proof.verificationMethod : undefined;
+  if(typeof method !== 'string') {
+    return failed(CREDENTIAL_ISSUER, 'the proof names no verificationMethod');
+  }
+  if(issuer === null) {
+    return failed(CREDENTIAL_ISSUER, 'the credential names no issuer id');
+  }
+  const signer = method.split('#')[0];
+  if(signer !== issuer) {
+    return failed(CREDENTIAL_ISSUER,
+      `signed by ${signer}, but the credential's issuer is ${issuer}`);
+  }
+  return passed(CREDENTIAL_ISSUER, `signed by the issuer, ${issuer}`);
+}
+
+function checkDigest(digest, bundle) {
+  if(!(digest instanceof Uint8Array)) {
+    return failed(CREDENTIAL_DIGEST, `cannot take the digest: ${digest}`);
+  }
+  if(hexOf(digest) !== hexOf(bundle.digest)) {
+    return failed(CREDENTIAL_DIGEST, `the credential's digest is ${hexOf(digest)}, the ` +
+      `${ANCHOR_PROPERTY} proves ${hexOf(bundle.digest)}`);
+  }
+  return passed(CREDENTIAL_DIGEST, `${hexOf(digest)}, as the ${ANCHOR_PROPERTY} proves`);
+}
+
+function checkId(credentialId, bundle) {
+  if(bundle.credentialId === null) {
+    return failed(CREDENTIAL_ID, `the ${ANCHOR_PROPERTY} names no credentialId`);
+  }
+  if(credentialId !== bundle.credentialId) {
+    return failed(CREDENTIAL_ID, `the credential's id is ${credentialId ?? 'None'}, the ` +
+      `${ANCHOR_PROPERTY} is for ${bundle.credentialId}`);
+  }
+  return passed(CREDENTIAL_ID, credentialId);
+}
+
+async function checkIssuerDid(chain, bundle, issuer) {
+  const address = bundle.anchor.issuer;
+  if(issuer === null) {
+    return failed(ISSUER_DID, 'the credential names no issuer id');
+  }
+  let registered;
+  try {
+    registered = await chain.registeredDid(
+      bundle.anchor.contract, address, bundle.anchor.blockNumber);
+  } catch(error) {
+    const detail = `cannot read IssuerRegistered: ${errorText(error)}`;
+    return error instanceof RpcError ?
+      cannotCheck(ISSUER_DID, detail) : failed(ISSUER_DID, detail);
+  }
+  if(registered === null) {
+    return failed(ISSUER_DID, `${address} was never registered on the contract`);
+  }
+  if(registered !== issuer) {
+    return failed(ISSUER_DID,
+      `${address} is registered as ${registered}, the credential's issuer is ${issuer}`);
+  }
+  return passed(ISSUER_DID, `${address} is registered as ${issuer}`);
+}
+
+function listedComponents(document) {
+  let subjects = document.credentialSubject;
+  if(!Array.isArray(subjects)) {
+    subjects = [subjects];
+  }
+  return subjects.flatMap(subject => subject && typeof subject === 'object' &&
+    Array.isArray(subject.components) ? subject.components : []);
+}
+
+async function component(entry, chainFor, pool, path, fetchJson) {
+  const isEntry = entry && typeof entry === 'object' && !Array.isArray(entry);
+  const componentId = isEntry ? entry.id : undefined;
+  const listed = isEntry ? entry.digest : undefined;
+  if(typeof componentId !== 'string' || typeof listed !== 'string') {
+    return missing(null, `a malformed components entry: ${pyRepr(entry)}`);
+  }
+  if(path.includes(componentId)) {
+    return missing(componentId, 'a cycle: the component lists a credential above it');
+  }
+  const copy = pool.find(doc => doc.id === componentId);
+  if(copy === undefined) {
+    return missing(componentId, 'component not provided (give its learner\'s copy)');
+  }
+  const {report, digest} = await verify(copy, chainFor, pool, path, fetchJson);
+  let matches;
+  if(!(digest instanceof Uint8Array)) {
+    matches = failed(COMPONENT_DIGEST, `cannot take the digest: ${digest}`);
+  } else if(hexOf(digest) !== listed) {
+    matches = failed(COMPONENT_DIGEST,
+      `the copy's digest is ${hexOf(digest)}, the stack lists ${listed}`);
+  } else {
+    matches = passed(COMPONENT_DIGEST, `${listed}, as the stack lists`);
+  }
+  const provided = passed(COMPONENT_PROVIDED, 'its learner\'s copy is given');
+  return {...report, checks: [provided, matches, ...report.checks]};
+}
+
+function missing(componentId, why) {
+  return {
+    kind: 'credential',
+    id: componentId,
+    checks: [
+      failed(COMPONENT_PROVIDED, why),
+      failed(COMPONENT_DIGEST, 'skipped: no learner\'s copy to compare'),
+    ],
+    components: [],
+    document: null,
+  };
+}

@@ -1,0 +1,160 @@
+// The chain, read over JSON-RPC from the page: the MicroCredentialLedger's view functions
+// by eth_call, blocks, receipts and IssuerRegistered logs. The ABI of these few calls is
+// encoded by hand (selectors and topics from keccak-256 of their signatures).
+
+import {readCapped} from './fetch.js';
+import {bytesOfHex, checksumAddress, hexOf, keccak, utf8} from './util.js';
+
+const RPC_TIMEOUT_MS = 10000;
+const MAX_REPLY_BYTES = 8 * 1024 * 1024;
+
+/** The chain could not be read (the RPC did not answer, or refused): "cannot check". */
+export class RpcError extends Error {}
+
+/** The chain answered something that is not what the contract returns. */
+export class DecodeError extends Error {}
+
+function selector(signature) {
+  return hexOf(keccak(utf8(signature)).slice(0, 4));
+}
+
+export function eventTopic(signature) {
+  return '0x' + hexOf(keccak(utf8(signature)));
+}
+
+export const ROOT_ANCHORED_TOPIC = eventTopic('RootAnchored(bytes32,address,uint64)');
+const ISSUER_REGISTERED_TOPIC = eventTopic('IssuerRegistered(address,string)');
+
+function word(hex) {
+  return hex.replace(/^0x/, '').toLowerCase().padStart(64, '0');
+}
+
+function words(result) {
+  const body = (result || '').replace(/^0x/, '');
+  if(!body.length || body.length % 64) {
+    throw new DecodeError(`the contract returned ${body.length / 2} bytes`);
+  }
+  return body.match(/.{64}/g);
+}
+
+function uint(wordHex) {
+  return BigInt('0x' + wordHex);
+}
+
+function addressOf(wordHex) {
+  return checksumAddress('0x' + wordHex.slice(24));
+}
+
+export class ChainReader {
+  constructor(rpcUrl) {
+    this.rpcUrl = rpcUrl;
+    this.nextId = 1;
+  }
+
+  async call(method, params) {
+    let url;
+    try {
+      url = new URL(this.rpcUrl);
+    } catch {
+      throw new RpcError(`not a URL: ${this.rpcUrl}`);
+    }
+    if(url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new RpcError(`not an http(s) URL: ${this.rpcUrl}`);
+    }
+    const body = JSON.stringify({jsonrpc: '2.0', id: this.nextId++, method, params});
+    let reply;
+    try {
+      const response = await fetch(url, {
+        method: 'POST', body, headers: {'Content-Type': 'application/json'},
+        credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer',
+        signal: AbortSignal.timeout(RPC_TIMEOUT_MS),
+      });
+      if(!response.ok) {
+        throw new Error(`HTTP ${response.status}`);
+      }
+      reply = JSON.parse(new TextDecoder().decode(await readCapped(response, MAX_REPLY_BYTES)));
+    } catch(error) {
+      throw new RpcError(`${method} failed on ${this.rpcUrl}: ${error.message || error}`);
+    }
+    if(reply && reply.error) {
+      throw new RpcError(`${method} failed on ${this.rpcUrl}: ` +
+        `${reply.error.message || JSON.stringify(reply.error)}`);
+    }
+    return reply ? reply.result : undefined;
+  }
+
+  async ethCall(contract, data) {
+    return this.call('eth_call', [{to: contract, data: '0x' + data}, 'latest']);
+  }
+
+  async chainId() {
+    return Number(BigInt(await this.call('eth_chainId', [])));
+  }
+
+  /** anchorOf(root): {issuer, treeSize, anchoredAt, exists}. */
+  async anchorOf(contract, root) {
+    const out = words(await this.ethCall(
+      contract, selector('anchorOf(bytes32)') + hexOf(root)));
+    const issuer = addressOf(out[0]);
+    return {
+      issuer,
+      treeSize: uint(out[1]),
+      anchoredAt: Number(uint(out[2])),
+      exists: issuer !== '0x0000000000000000000000000000000000000000',
+    };
+  }
+
+  async isIssuer(contract, issuer) {
+    const out = words(await this.ethCall(
+      contract, selector('isIssuer(address)') + word(issuer)));
+    return uint(out[0]) !== 0n;
+  }
+
+  async revokedAt(contract, issuer, digest) {
+    const out = words(await this.ethCall(
+      contract, selector('revokedAt(address,bytes32)') + word(issuer) + hexOf(digest)));
+    return Number(uint(out[0]));
+  }
+
+  /** revocationOf(issuer, digest): [revokedAt, reason]. */
+  async revocationOf(contract, issuer, digest) {
+    const out = words(await this.ethCall(
+      contract, selector('revocationOf(address,bytes32)') + word(issuer) + hexOf(digest)));
+    return [Number(uint(out[0])), Number(uint(out[1]))];
+  }
+
+  /** The block, or null when there is none. */
+  async block(number) {
+    return this.call('eth_getBlockByNumber', ['0x' + number.toString(16), false]);
+  }
+
+  /** The receipt, or null when the transaction is unknown or not mined. */
+  async receipt(hash) {
+    return this.call('eth_getTransactionReceipt', [hash]);
+  }
+
+  /** The DID the issuer address was registered under as of `toBlock`, or null. */
+  async registeredDid(contract, issuer, toBlock) {
+    const logs = await this.call('eth_getLogs', [{
+      address: contract, fromBlock: '0x0', toBlock: '0x' + toBlock.toString(16),
+      topics: [ISSUER_REGISTERED_TOPIC, '0x' + word(issuer)],
+    }]);
+    const live = (logs || []).filter(log => !log.removed);
+    if(!live.length) {
+      return null;
+    }
+    return decodeString(live[live.length - 1].data);
+  }
+}
+
+/** An ABI-encoded `string` (the event's one non-indexed argument). */
+function decodeString(data) {
+  const out = words(data);
+  const offset = Number(uint(out[0])) / 32;
+  const length = Number(uint(out[offset]));
+  const bytes = bytesOfHex(out.slice(offset + 1).join('')).slice(0, length);
+  if(bytes.length !== length) {
+    throw new DecodeError('a truncated string in the IssuerRegistered event');
+  }
+  return new TextDecoder('utf-8', {fatal: true}).decode(bytes);
+}
