@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption
-from mcledger.node.settings import load_settings
 
-console = Console(stderr=True, soft_wrap=True)  # a token or URL must not be wrapped
+console = LazyConsole(stderr=True, soft_wrap=True)  # a token or URL must not be wrapped
 
 
 def serve_command(
@@ -32,8 +30,10 @@ def serve_command(
 
     from mcledger.node.api import create_app
     from mcledger.node.issuing.tokens import create_token
+    from mcledger.node.logs import configure_logging
     from mcledger.node.pipeline.scheduler import AnchoringScheduler
     from mcledger.node.runtime.service import development_defaults, open_node
+    from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir, dev=dev or None, host=host, port=port)
     refused = development_defaults(settings)
@@ -42,10 +42,7 @@ def serve_command(
             console.print(f"[red]error:[/] {problem}")
         console.print("(or run `mcledger serve --dev` for a development node)")
         raise typer.Exit(2)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per job run
+    configure_logging(settings)  # MCLEDGER_LOG_FORMAT: text or json, uvicorn's lines too
     node = open_node(settings, start_dev_chain=settings.dev)
     scheduler = AnchoringScheduler(node.anchorer, settings, node.flusher)
     try:
@@ -74,7 +71,14 @@ def serve_command(
                 f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
                 f'-d \'{{"digests": [{{"digest": "{"ab" * 32}"}}]}}\' {url}/v1/digests'
             )
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,  # the app logs each request, with its id (node.api.observe)
+            log_config=None,  # uvicorn's loggers go through configure_logging's handler
+        )
     finally:
         scheduler.shutdown()
         node.close()

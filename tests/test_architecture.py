@@ -26,7 +26,12 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("mcledger.anchoring.errors",),
     ("mcledger.contracts",),
     ("mcledger.anchoring",),
-    ("mcledger.node.errors", "mcledger.node.settings"),
+    (
+        "mcledger.node.errors",
+        "mcledger.node.settings",
+        "mcledger.node.logs",
+        "mcledger.node.metrics",
+    ),
     ("mcledger.node.credentials",),
     ("mcledger.node.verifier",),
     ("mcledger.node.index",),

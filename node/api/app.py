@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from starlette.types import ASGIApp
 
 from mcledger.node.api import (
     routes_achievements,
@@ -18,10 +19,14 @@ from mcledger.node.api import (
     routes_digests,
     routes_health,
     routes_issuers,
+    routes_metrics,
     routes_proofs,
     routes_revocations,
+    routes_verify,
 )
+from mcledger.node.api.cors import PublicReadCors
 from mcledger.node.api.deps import AnchoringControl, NodeContext
+from mcledger.node.api.observe import RequestObserver
 from mcledger.node.api.problems import install_problem_handlers
 from mcledger.node.api.schemas import AnchorRequest, DigestSubmission
 from mcledger.node.issuing.issuance import CredentialIssuer
@@ -39,6 +44,14 @@ def _version() -> str:
         return "0.0.0"
 
 
+class NodeApp(FastAPI):
+    """FastAPI with `RequestObserver` outside every other layer, Starlette's error
+    middleware included: a 500 is timed, logged with its request id and carries it."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestObserver(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
@@ -49,7 +62,7 @@ def create_app(
 ) -> FastAPI:
     """The node's HTTP API over an open index; ``anchoring`` serves `POST /v1/batches`
     and the next run time, ``chain_ready`` the chain part of `/readyz`."""
-    app = FastAPI(
+    app = NodeApp(
         title="mcledger",
         version=_version(),
         description=(
@@ -60,6 +73,7 @@ def create_app(
     )
     app.state.node = NodeContext(settings, engine, anchoring, chain_ready, credentials)
     install_problem_handlers(app)
+    app.add_middleware(PublicReadCors)  # public reads usable from an exported verifier page
     for module in (
         routes_digests,
         routes_proofs,
@@ -69,6 +83,8 @@ def create_app(
         routes_achievements,
         routes_issuers,
         routes_health,
+        routes_metrics,
+        routes_verify,
     ):
         app.include_router(module.router)
     _document_request_models(app, _REQUEST_MODELS)
