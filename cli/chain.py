@@ -122,14 +122,28 @@ def chain_deploy(
     force: Annotated[
         bool, typer.Option(help="Deploy again even if a contract is recorded.")
     ] = False,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register/--no-register",
+            help="Register the local issuer (MCLEDGER_ISSUER_ID) on the contract, with its DID.",
+        ),
+    ] = True,
     json_out: JsonOption = False,
 ) -> None:
-    """Deploy the contract with the admin key (funded from Anvil on a development chain).
+    """Deploy the contract with the admin key and register the local issuer (both once;
+    running it again changes nothing). On a development chain the keys are funded.
 
-    On a real network, fund the admin address first; its key stays in the encrypted
-    keystore under DATA_DIR/keys (passphrase: MCLEDGER_KEY_PASSWORD).
+    On a real network, fund the admin and issuer addresses first (`mcledger chain status`
+    shows them); the keys stay in the encrypted keystore under DATA_DIR/keys (passphrase:
+    MCLEDGER_KEY_PASSWORD).
     """
-    from mcledger.node.runtime.chain_setup import deploy_contract, fund_dev_accounts, open_chain
+    from mcledger.node.runtime.chain_setup import (
+        deploy_contract,
+        fund_dev_accounts,
+        open_chain,
+        register_local_issuer,
+    )
     from mcledger.node.settings import load_settings
 
     settings = load_settings(data_dir=data_dir, rpc_url=rpc)
@@ -137,12 +151,16 @@ def chain_deploy(
     try:
         dev_chain = context.client.is_dev_chain()
         if dev_chain:
-            fund_dev_accounts(context, context.admin)
+            fund_dev_accounts(context, context.admin, context.issuer_account())
         if context.ledger is not None and not force:
-            message = f"already deployed at {context.ledger.address} (use --force to deploy again)"
+            ledger = context.ledger
+            message = f"already deployed at {ledger.address} (use --force to deploy again)"
         else:
             ledger = deploy_contract(context)
             message = f"deployed at {ledger.address}"
+        if register:
+            did = register_local_issuer(context, ledger)
+            message += f"; issuer {settings.issuer_id} registered as {did}"
         if not json_out:
             console.print(message)
         _print_status(_status(context), json_out, "contract")

@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from mcledger.node.errors import NodeError
@@ -67,12 +67,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(full_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+# Any constant both processes agree on: the advisory lock that serialises migrations.
+_MIGRATION_LOCK = 0x6D636C6564676572  # "mcledger"
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent). On PostgreSQL several
+    processes starting at once on an empty database take turns (a transaction-scoped
+    advisory lock), so the second finds the schema made instead of racing to make it."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except Exception as exc:

@@ -46,7 +46,7 @@ from mcledger.anchoring.chain import Receipt, ReorgedError
 from mcledger.anchoring.errors import ChainError, ContractRevertError
 from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import NodeError
-from mcledger.node.index.lease import ANCHORING_LEASE, holder_id, try_acquire
+from mcledger.node.index.lease import ANCHORING_LEASE, LeaseHeldError, holder_id, try_acquire
 from mcledger.node.index.models import AttemptState, BatchState, utcnow
 from mcledger.node.metrics import count_rpc_errors, record_transaction
 from mcledger.node.pipeline.txstore import TxStore
@@ -137,7 +137,7 @@ class TransactionMachine:
     # -- running ---------------------------------------------------------------------------
     def _take_lease(self) -> None:
         if not try_acquire(self.engine, CHAIN_LEASE, self.holder, self.policy.lease_ttl):
-            raise NodeError(
+            raise LeaseHeldError(
                 "another node process is anchoring or revoking on the chain now; try again shortly"
             )
 

@@ -224,17 +224,25 @@ def deploy_contract(context: ChainContext) -> LedgerContract:
     return ledger
 
 
-def ensure_dev_ready(context: ChainContext) -> LedgerContract:
-    """Development mode: funded keys, the contract deployed once, the local issuer registered."""
+def register_local_issuer(context: ChainContext, ledger: LedgerContract) -> str:
+    """Register the local issuer's address under its DID with the admin key, unless it is
+    registered already; the DID either way."""
     issuer = context.issuer_account()
-    fund_dev_accounts(context, context.admin, issuer)
-    ledger = context.ledger or deploy_contract(context)
+    did = context.settings.issuer_did or context.signing_key().did
     if not ledger.is_issuer(issuer.address):
         ledger.register_issuer(
             context.admin,
             issuer.address,
-            context.settings.issuer_did or context.signing_key().did,
+            did,
             confirmations=context.settings.confirmations,
             timeout=context.settings.tx_timeout,
         )
+    return did
+
+
+def ensure_dev_ready(context: ChainContext) -> LedgerContract:
+    """Development mode: funded keys, the contract deployed once, the local issuer registered."""
+    fund_dev_accounts(context, context.admin, context.issuer_account())
+    ledger = context.ledger or deploy_contract(context)
+    register_local_issuer(context, ledger)
     return ledger

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.merkle import verify_inclusion
-from mcledger.node.errors import NodeError
 from mcledger.node.index.models import anchor_attempt_t, batch_t, submission_t, utcnow
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
@@ -191,10 +190,11 @@ def _mining_in_background(chain: ChainClient) -> Iterator[None]:
 def test_only_one_process_anchors_at_a_time(anchorer, deployed, index_engine):
     _submit(index_engine, "uni", 2)
     other = Anchorer(index_engine, deployed.ledger, lambda _id: deployed.issuer, FAST)
-    from mcledger.node.index.lease import ANCHORING_LEASE, try_acquire
+    from mcledger.node.index.lease import ANCHORING_LEASE, LeaseHeldError, try_acquire
 
     assert try_acquire(index_engine, ANCHORING_LEASE, other.holder, ttl=60)
-    with pytest.raises(NodeError, match="another node process is anchoring or revoking"):
+    # LeaseHeldError: the API answers 409 anchoring-busy, not 500
+    with pytest.raises(LeaseHeldError, match="another node process is anchoring or revoking"):
         anchorer.anchor_pending("uni")
     with index_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(batch_t)).scalar_one() == 0
