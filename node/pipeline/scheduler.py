@@ -69,6 +69,7 @@ class AnchoringScheduler:
         self.scheduler = BackgroundScheduler(timezone=self.trigger.timezone)
         self._run_lock = threading.Lock()  # one run at a time in this process
         self._flush_owed = False  # a scheduled revocation flush was skipped: do it next
+        self._anchor_owed = False  # a scheduled or threshold anchoring was skipped: likewise
 
     def start(self) -> None:
         self.scheduler.add_job(self.run_scheduled, self.trigger, id=ANCHOR_JOB, coalesce=True)
@@ -123,11 +124,18 @@ class AnchoringScheduler:
 
     def _run(self, *, seal: bool, wait: bool) -> list[BatchReport] | None:
         anchorer = self.anchorer
-        return self._each_issuer(
+        ran = self._each_issuer(
             anchorer.issuers_with_work,
             lambda issuer: anchorer.anchor_pending(issuer, wait=wait, seal=seal),
             "anchoring",
         )
+        if seal:
+            # The nightly run or the threshold's that found the follow-up (or a flush)
+            # driving a batch is owed, as a deferred flush is: the next follow-up seals.
+            self._anchor_owed = ran is None
+            if ran is None:
+                log.info("anchoring deferred: another run is in progress")
+        return ran
 
     def _flush(self, *, seal: bool, wait: bool) -> list[RevocationBatchReport] | None:
         flusher = self.flusher
@@ -157,7 +165,7 @@ class AnchoringScheduler:
             self._run(seal=True, wait=True)
 
     def follow_up(self) -> None:
-        self._run(seal=False, wait=True)
+        self._run(seal=self._anchor_owed, wait=True)
         self._flush(seal=self._flush_owed, wait=True)
 
     def anchor_now(self, issuer_id: str) -> dict[str, Any]:
