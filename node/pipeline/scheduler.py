@@ -68,8 +68,8 @@ class AnchoringScheduler:
         self.trigger = cron_trigger(settings)
         self.scheduler = BackgroundScheduler(timezone=self.trigger.timezone)
         self._run_lock = threading.Lock()  # one run at a time in this process
-        self._flush_owed = False  # a scheduled revocation flush was skipped: do it next
-        self._anchor_owed = False  # a scheduled or threshold anchoring was skipped: likewise
+        # sealing runs skipped while another run held the lock: the follow-up does them
+        self._owed = {"anchoring": False, "revocation flush": False}
 
     def start(self) -> None:
         self.scheduler.add_job(self.run_scheduled, self.trigger, id=ANCHOR_JOB, coalesce=True)
@@ -122,6 +122,15 @@ class AnchoringScheduler:
         finally:
             self._run_lock.release()
 
+    def _sealing(self, kind: str, seal: bool, ran: list[Any] | None) -> list[Any] | None:
+        """Note a sealing run (nightly, threshold, scheduled flush) that found another run
+        holding the lock as owed: the next follow-up seals it, not a schedule later."""
+        if seal:
+            self._owed[kind] = ran is None
+            if ran is None:
+                log.info("%s deferred: another run is in progress", kind)
+        return ran
+
     def _run(self, *, seal: bool, wait: bool) -> list[BatchReport] | None:
         anchorer = self.anchorer
         ran = self._each_issuer(
@@ -129,13 +138,7 @@ class AnchoringScheduler:
             lambda issuer: anchorer.anchor_pending(issuer, wait=wait, seal=seal),
             "anchoring",
         )
-        if seal:
-            # The nightly run or the threshold's that found the follow-up (or a flush)
-            # driving a batch is owed, as a deferred flush is: the next follow-up seals.
-            self._anchor_owed = ran is None
-            if ran is None:
-                log.info("anchoring deferred: another run is in progress")
-        return ran
+        return self._sealing("anchoring", seal, ran)
 
     def _flush(self, *, seal: bool, wait: bool) -> list[RevocationBatchReport] | None:
         flusher = self.flusher
@@ -146,13 +149,7 @@ class AnchoringScheduler:
             lambda issuer: flusher.flush_pending(issuer, wait=wait, seal=seal),
             "the revocation flush",
         )
-        if seal:
-            # A scheduled flush that found another run going on is owed: the follow-up
-            # job seals it as soon as the lock is free, not an interval later.
-            self._flush_owed = ran is None
-            if ran is None:
-                log.info("revocation flush deferred: another run is in progress")
-        return ran
+        return self._sealing("revocation flush", seal, ran)
 
     def run_scheduled(self) -> None:
         self._run(seal=True, wait=True)
@@ -165,8 +162,8 @@ class AnchoringScheduler:
             self._run(seal=True, wait=True)
 
     def follow_up(self) -> None:
-        self._run(seal=self._anchor_owed, wait=True)
-        self._flush(seal=self._flush_owed, wait=True)
+        self._run(seal=self._owed["anchoring"], wait=True)
+        self._flush(seal=self._owed["revocation flush"], wait=True)
 
     def anchor_now(self, issuer_id: str) -> dict[str, Any]:
         """Seal the issuer's pending digests and send the anchor now (POST /v1/batches);
