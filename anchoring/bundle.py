@@ -1,4 +1,4 @@
-"""The proof bundle, public format `mcledger-proof/1` (DESIGN.md "The proof bundle").
+"""The proof bundle, public format `mcledger-proof/1` (docs/formats.md "The proof bundle").
 
 One model writes and reads it. Parsing is strict: every field is checked for
 type and shape, and unknown fields are refused, so a verifier never acts on a
@@ -69,7 +69,7 @@ def parse_time(value: Any, field: str) -> datetime:
 @dataclass(frozen=True)
 class AnchorInfo:
     """Where the bundle's root was anchored, as the node recorded it. Hex is lower case
-    throughout the bundle (DESIGN.md), addresses included; mixed-case input must carry
+    throughout the bundle (docs/formats.md), addresses included; mixed-case input must carry
     a valid EIP-55 checksum."""
 
     chain_id: int

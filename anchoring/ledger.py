@@ -31,7 +31,7 @@ CREDENTIAL_REVOKED_TOPIC = event_topic("CredentialRevoked(address,bytes32,uint8)
 
 
 class RevocationReason(IntEnum):
-    """Reasons as the contract and DESIGN.md number them."""
+    """Reasons as the contract and docs/formats.md number them."""
 
     UNSPECIFIED = 0
     ISSUED_IN_ERROR = 1

@@ -1,4 +1,4 @@
-"""The node's HTTP API (DESIGN.md "The HTTP API")."""
+"""The node's HTTP API (docs/formats.md "The HTTP API")."""
 
 from mcledger.node.api.app import create_app
 from mcledger.node.api.deps import AnchoringControl

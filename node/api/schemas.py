@@ -1,4 +1,4 @@
-"""The HTTP API's request and response models (DESIGN.md "The HTTP API").
+"""The HTTP API's request and response models (docs/formats.md "The HTTP API").
 
 Requests refuse unknown fields. Field names are the public camelCase ones.
 The digest and credential-id rules live in node.pipeline.submissions, so the API and

@@ -154,7 +154,7 @@ ACHIEVEMENT_REQUIRED = ACHIEVEMENT_FIELDS[:8]
 
 
 def validate_achievement(body: Any) -> list[FieldError]:
-    """Every missing or bad field of an achievement description (DESIGN.md's request shape)."""
+    """Every missing or bad field of an achievement description (docs/formats.md's requests)."""
     errors = ErrorList()
     if not errors.object(body, (), ACHIEVEMENT_FIELDS, ACHIEVEMENT_REQUIRED):
         return errors.items
@@ -218,7 +218,7 @@ def check_cycle(errors: ErrorList, cycle: Any, eqf: int | None, loc: Loc) -> Non
         errors.add(loc, f"the {cycle} cycle is EQF level {QF_EHEA_CYCLE_EQF[cycle]}, not {eqf}")
 
 
-# DESIGN.md's example request, with every optional element: the API documents it, tests use it.
+# docs/formats.md's example request with every optional element: the API documents it, tests too.
 EXAMPLE_ACHIEVEMENT: dict[str, Any] = {
     "title": "Data Protection Fundamentals",
     "description": "The GDPR for practitioners: principles, rights, and a data-protection audit.",

@@ -1,5 +1,5 @@
 """Annex I check of a credential submitted whole (unsigned): each element at its place in
-DESIGN.md's table, plus the VC 2.0 and Open Badges 3.0 basics. Pure: no I/O.
+docs/formats.md's table, plus the VC 2.0 and Open Badges 3.0 basics. Pure: no I/O.
 
 The vocabularies and the request checks are in :mod:`node.credentials.annex`;
 this module reads the same elements where :mod:`node.credentials.build` puts them.
@@ -42,7 +42,7 @@ def _types(value: Any) -> list[Any]:
 
 def validate_credential(credential: Any) -> list[FieldError]:
     """Every missing or bad Annex I element of an unsigned credential, at its place in
-    DESIGN.md's table, and the VC 2.0 / Open Badges basics it must have."""
+    docs/formats.md's table, and the VC 2.0 / Open Badges basics it must have."""
     errors = ErrorList()
     if not isinstance(credential, Mapping):
         errors.add((), "must be a JSON object")

@@ -1,7 +1,7 @@
 """The unsigned micro-credential: W3C VC 2.0 + Open Badges 3.0 + the mcledger context.
 
 Pure and deterministic: equal inputs give equal dictionaries (no clock, no
-randomness; the caller passes the id and the time). The shape is DESIGN.md's
+randomness; the caller passes the id and the time). The shape is docs/formats.md's
 "The micro-credential (public format)"; where Open Badges 3.0.3 has a term it is
 used, the Annex I elements it lacks use the terms of ``https://w3id.org/mcledger/v1``
 (ELM 3 IRIs where ELM has the element). Choices the table leaves open:

@@ -287,7 +287,7 @@ def is_past(timestamp: str) -> bool:
 def credential_digest(
     signed: Mapping[str, Any], *, loader: LocalContextLoader | None = None
 ) -> bytes:
-    """The credential's digest, the leaf the node anchors (DESIGN.md, the flow, step 1).
+    """The credential's digest, the leaf the node anchors (docs/architecture.md, the flow, step 1).
 
     SHA-256 over the RDFC-1.0 canonical N-Quads of the signed credential,
     its ``proof`` included, with any top-level ``anchorProof`` left out: that

@@ -4,8 +4,8 @@ The standard contexts ship with the package, exported from pinned npm packages
 (``node/credentials/contexts/standard/index.json`` maps each URL to its file; a test
 fails when they no longer match the packages); so does the project's own context.
 Any other URL is refused with :class:`UnknownContextError`: a credential that needs a
-context we do not hold cannot be signed, verified or digested here (STANDARDS.md,
-"Contexts are resolved from local copies only").
+context we do not hold cannot be signed, verified or digested here: contexts are
+resolved from local copies only, never fetched.
 """
 
 from __future__ import annotations

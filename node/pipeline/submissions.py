@@ -1,6 +1,6 @@
 """Taking digests into the index: all of a request or none of it, idempotent per digest.
 
-The rules (DESIGN.md "The HTTP API"):
+The rules (docs/formats.md "The HTTP API"):
 
 - a digest is 64 **lower-case** hex characters, the one spelling the proof bundle
   uses; upper case is refused rather than folded, so a digest has one spelling

@@ -1,4 +1,4 @@
-"""Verify a proof bundle against the chain alone (DESIGN.md "The flow", step 5).
+"""Verify a proof bundle against the chain alone (docs/architecture.md "The flow", step 5).
 
 Nothing here touches the node or its index: a verifier needs the bundle, an RPC
 endpoint and the contract's ABI. Every check has a stable name and always

@@ -1,7 +1,7 @@
 """Verify a micro-credential (the learner's copy) with nothing but an RPC endpoint.
 
 The learner's copy is the signed credential with its proof bundle as a top-level
-``anchorProof`` (DESIGN.md, "The flow", steps 4 and 5). The report names every
+``anchorProof`` (docs/architecture.md, "The flow", steps 4 and 5). The report names every
 check, in this order, pass or fail:
 
 - ``credential.signature``: the Data Integrity ``eddsa-rdfc-2022`` proof, with the key
