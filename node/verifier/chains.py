@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.errors import AnchoringError
-from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import NodeError
 from mcledger.node.settings import Settings
 from mcledger.node.verifier.credential import ChainReader
@@ -210,16 +209,13 @@ class ChainEndpoints:
         return False
 
 
-class MultiChainReader(ChainReader):
-    """The chain reader of :func:`~mcledger.node.verifier.credential.verify_credential_file`
-    for documents whose bundles may sit on different chains: each bundle is read through
-    the endpoint of its own chain id, looked up when a bundle first names it.
-
-    There is no single endpoint, so the base class's ``client`` is not set; reach a chain
-    with :meth:`on_chain`.
+class MultiChainReader:
+    """A :class:`~mcledger.node.verifier.credential.ChainReads` for documents whose bundles
+    may sit on different chains: each bundle is read through the endpoint of its own chain
+    id, looked up when a bundle first names it; :meth:`on_chain` reaches one chain.
     """
 
-    def __init__(self, endpoints: ChainEndpoints) -> None:  # no super(): no one endpoint
+    def __init__(self, endpoints: ChainEndpoints) -> None:
         self.endpoints = endpoints
         self._readers: dict[str, ChainReader] = {}
 
@@ -229,9 +225,6 @@ class MultiChainReader(ChainReader):
         if url not in self._readers:
             self._readers[url] = ChainReader(url, token=self.endpoints.token_for(url))
         return self._readers[url]
-
-    def ledger(self, address: str) -> LedgerContract:
-        raise TypeError("a contract lives on one chain: use on_chain(chain_id).ledger(address)")
 
     def verify_bundle(self, bundle: ProofBundle) -> VerificationReport:
         return self.on_chain(bundle.anchor.chain_id).verify_bundle(bundle)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.chain import ChainClient
@@ -71,6 +71,15 @@ from mcledger.node.verifier.status import status_checks
 NOT_ANCHORED = f"not anchored yet: no {ANCHOR_PROPERTY}"
 
 
+class ChainReads(Protocol):
+    """What verifying a credential reads from the chain: one endpoint's :class:`ChainReader`,
+    or a reader that picks the endpoint by each bundle's chain id (``verifier.chains``)."""
+
+    def verify_bundle(self, bundle: ProofBundle) -> VerificationReport: ...
+
+    def registered_did(self, bundle: ProofBundle) -> str | None: ...
+
+
 class ChainReader:
     """The chain behind one RPC endpoint, read through the committed contract ABI; ``token``
     goes as ``Authorization: Bearer`` on every request (give it only to the endpoint it
@@ -103,7 +112,7 @@ class ChainReader:
 
 def verify_credential_file(
     document: Mapping[str, Any],
-    chain: ChainReader,
+    chain: ChainReads,
     components: Sequence[Mapping[str, Any]] = (),
     *,
     fetch_json: FetchJson = fetch_json,
@@ -116,7 +125,7 @@ def verify_credential_file(
 
 def _verify(
     document: Mapping[str, Any],
-    chain: ChainReader,
+    chain: ChainReads,
     pool: Sequence[Mapping[str, Any]],
     path: tuple[str, ...],
     fetch: FetchJson,
@@ -230,7 +239,7 @@ def _check_id(credential_id: str | None, bundle: ProofBundle) -> Check:
     return Check(CREDENTIAL_ID, True, credential_id)
 
 
-def _check_issuer_did(chain: ChainReader, bundle: ProofBundle, issuer: str | None) -> Check:
+def _check_issuer_did(chain: ChainReads, bundle: ProofBundle, issuer: str | None) -> Check:
     address = bundle.anchor.issuer
     if issuer is None:
         return Check(ISSUER_DID, False, "the credential names no issuer id")
@@ -264,7 +273,7 @@ def _listed_components(document: Mapping[str, Any]) -> list[Any]:
 
 def _component(
     entry: Any,
-    chain: ChainReader,
+    chain: ChainReads,
     pool: Sequence[Mapping[str, Any]],
     path: tuple[str, ...],
     fetch: FetchJson,
