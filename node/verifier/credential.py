@@ -5,7 +5,8 @@ The learner's copy is the signed credential with its proof bundle as a top-level
 check, in this order, pass or fail:
 
 - ``credential.signature``: the Data Integrity ``eddsa-rdfc-2022`` proof, with the key
-  its ``verificationMethod`` names (did:key, resolved locally: no network);
+  its ``verificationMethod`` names (did:key, resolved locally; did:web, from the DID
+  document its web server serves: ``node.verifier.didweb``);
 - ``credential.issuer``: that key's DID is the credential's ``issuer`` id;
 - ``credential.digest``: SHA-256 of the canonical N-Quads of the credential without
   ``anchorProof`` is the bundle's ``digest``;
@@ -46,9 +47,9 @@ from mcledger.node.credentials.dataintegrity import (
     credential_digest,
     verify_credential,
 )
-from mcledger.node.credentials.multikey import resolve_did_key
 from mcledger.node.errors import NodeError
 from mcledger.node.verifier.bundle import verify_bundle
+from mcledger.node.verifier.didweb import DidResolver, KeyResolver
 from mcledger.node.verifier.fetch import FetchJson, fetch_json
 from mcledger.node.verifier.names import (
     CHECK_NAMES,
@@ -116,11 +117,14 @@ def verify_credential_file(
     components: Sequence[Mapping[str, Any]] = (),
     *,
     fetch_json: FetchJson = fetch_json,
+    resolve_key: KeyResolver | None = None,
 ) -> CredentialReport:
     """Verify the learner's copy ``document`` and, recursively, the component credentials it
     lists, each from its own learner's copy in ``components`` (matched by ``id``).
-    ``fetch_json`` fetches the status list credentials its ``credentialStatus`` names."""
-    return _verify(document, chain, components, (), fetch_json)[0]
+    ``fetch_json`` fetches the status list credentials its ``credentialStatus`` names;
+    ``resolve_key`` gives the signers' keys (default: did:key, and did:web over HTTPS)."""
+    resolver = resolve_key or DidResolver()
+    return _verify(document, chain, components, (), fetch_json, resolver)[0]
 
 
 def _verify(
@@ -129,12 +133,13 @@ def _verify(
     pool: Sequence[Mapping[str, Any]],
     path: tuple[str, ...],
     fetch: FetchJson,
+    resolver: KeyResolver,
 ) -> tuple[CredentialReport, bytes | str]:
     """The report, and the credential's digest (or why it cannot be taken)."""
     credential_id = document.get("id") if isinstance(document.get("id"), str) else None
     issuer = _issuer_did(document)
     digest = _digest(document)
-    checks = [_check_signature(document), _check_issuer(document, issuer)]
+    checks = [_check_signature(document, resolver), _check_issuer(document, issuer)]
     if ANCHOR_PROPERTY not in document:
         shown = (
             f" (its digest is {digest.hex()})"
@@ -164,10 +169,11 @@ def _verify(
                 *chain.verify_bundle(bundle).checks,
                 _check_issuer_did(chain, bundle, issuer),
             ]
-    checks += status_checks(document, issuer, fetch, digest)
+    checks += status_checks(document, issuer, fetch, digest, resolver)
     here = (*path, credential_id or "")
     children = tuple(
-        _component(entry, chain, pool, here, fetch) for entry in _listed_components(document)
+        _component(entry, chain, pool, here, fetch, resolver)
+        for entry in _listed_components(document)
     )
     return CredentialReport(tuple(checks), credential_id, children), digest
 
@@ -188,9 +194,9 @@ def _digest(document: Mapping[str, Any]) -> bytes | str:
         return f"{type(exc).__name__}: {exc}" if not isinstance(exc, NodeError) else str(exc)
 
 
-def _check_signature(document: Mapping[str, Any]) -> Check:
+def _check_signature(document: Mapping[str, Any], resolver: KeyResolver) -> Check:
     try:
-        result = verify_credential(document, resolve_did_key)
+        result = verify_credential(document, resolver)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed document
         return Check(CREDENTIAL_SIGNATURE, False, f"cannot verify: {type(exc).__name__}: {exc}")
     if not result.ok:
@@ -277,6 +283,7 @@ def _component(
     pool: Sequence[Mapping[str, Any]],
     path: tuple[str, ...],
     fetch: FetchJson,
+    resolver: KeyResolver,
 ) -> CredentialReport:
     component_id = entry.get("id") if isinstance(entry, Mapping) else None
     listed = entry.get("digest") if isinstance(entry, Mapping) else None
@@ -287,7 +294,7 @@ def _component(
     copy = next((doc for doc in pool if doc.get("id") == component_id), None)
     if copy is None:
         return _missing(component_id, "component not provided (give its learner's copy)")
-    report, digest = _verify(copy, chain, pool, path, fetch)
+    report, digest = _verify(copy, chain, pool, path, fetch, resolver)
     if not isinstance(digest, bytes):
         matches = Check(COMPONENT_DIGEST, False, f"cannot take the digest: {digest}")
     elif digest.hex() != listed:

@@ -43,23 +43,26 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
-def fetch_json(url: str) -> dict[str, Any]:
-    """GET ``url`` (http or https only) with a 10 s timeout and a 2 MiB cap; the JSON
-    object it serves. Raises StatusFetchError on any failure."""
+JSON_ACCEPT = "application/vc+ld+json, application/ld+json, application/json"
+
+
+def fetch_json(
+    url: str, *, max_bytes: int = STATUS_LIST_MAX_BYTES, accept: str = JSON_ACCEPT
+) -> dict[str, Any]:
+    """GET ``url`` (http or https only) with a 10 s timeout and a cap of ``max_bytes`` (2 MiB
+    by default); the JSON object it serves. Raises StatusFetchError on any failure."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise StatusFetchError(f"not an http(s) URL: {url}")
-    request = urllib.request.Request(
-        url, headers={"Accept": "application/vc+ld+json, application/ld+json, application/json"}
-    )
+    request = urllib.request.Request(url, headers={"Accept": accept})
     try:
         with _OPENER.open(request, timeout=STATUS_FETCH_TIMEOUT) as response:
-            body = response.read(STATUS_LIST_MAX_BYTES + 1)
+            body = response.read(max_bytes + 1)
     except StatusFetchError:
         raise
     except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad URLs
         raise StatusFetchError(f"{type(exc).__name__}: {exc}") from None
-    if len(body) > STATUS_LIST_MAX_BYTES:
-        raise StatusFetchError(f"the response is larger than {STATUS_LIST_MAX_BYTES} bytes")
+    if len(body) > max_bytes:
+        raise StatusFetchError(f"the response is larger than {max_bytes} bytes")
     try:
         document = json.loads(body)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError

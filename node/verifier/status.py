@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from mcledger.node.credentials.dataintegrity import is_past, verify_credential
-from mcledger.node.credentials.multikey import resolve_did_key
 from mcledger.node.credentials.statuslist import (
     ENTRY_TYPE,
     StatusListCredential,
@@ -24,6 +23,7 @@ from mcledger.node.credentials.statuslist import (
     StatusListFormatError,
 )
 from mcledger.node.verifier.bundle import reason_text
+from mcledger.node.verifier.didweb import DidResolver, KeyResolver
 from mcledger.node.verifier.fetch import FetchJson, StatusFetchError
 from mcledger.node.verifier.names import STATUS_MALFORMED
 from mcledger.node.verifier.report import Check
@@ -37,9 +37,15 @@ HISTORY_PAGES = 40  # pages read at most, to name a revocation's reason and time
 
 
 def status_checks(
-    document: Mapping[str, Any], issuer: str | None, fetch: FetchJson, digest: bytes | str
+    document: Mapping[str, Any],
+    issuer: str | None,
+    fetch: FetchJson,
+    digest: bytes | str,
+    resolver: KeyResolver | None = None,
 ) -> list[Check]:
-    """One check per ``credentialStatus`` entry; none when the credential has none."""
+    """One check per ``credentialStatus`` entry; none when the credential has none.
+    ``resolver`` gives the lists' signing keys (default: did:key, and did:web over HTTPS)."""
+    resolver = resolver or DidResolver()
     status = document.get("credentialStatus")
     if status is None:
         return []
@@ -48,7 +54,11 @@ def status_checks(
         return [Check(STATUS_MALFORMED, False, "credentialStatus is an empty list")]
     return [
         _check_status(
-            entry, issuer, fetch, lambda url: _revocation_record(url, document, digest, fetch)
+            entry,
+            issuer,
+            fetch,
+            lambda url: _revocation_record(url, document, digest, fetch),
+            resolver,
         )
         for entry in entries
     ]
@@ -90,7 +100,11 @@ def _revocation_record(
 
 
 def _check_status(
-    entry: Any, issuer: str | None, fetch: FetchJson, explain: Callable[[str], str] | None = None
+    entry: Any,
+    issuer: str | None,
+    fetch: FetchJson,
+    explain: Callable[[str], str] | None = None,
+    resolver: KeyResolver | None = None,
 ) -> Check:
     """One entry's check; ``explain(url)`` adds to the detail of a set revocation bit."""
     if not isinstance(entry, Mapping):
@@ -123,7 +137,7 @@ def _check_status(
     if issuer is None:
         return Check(name, False, "the credential names no issuer id to check the list against")
     try:
-        listed = _verified_list(url, purpose, issuer, fetch)
+        listed = _verified_list(url, purpose, issuer, fetch, resolver or DidResolver())
         bit = listed.bits().get(index)
     except (StatusFetchError, StatusListFormatError, StatusListError) as exc:
         return Check(name, False, f"the status list at {url}: {exc}")
@@ -140,7 +154,9 @@ def _check_status(
     )
 
 
-def _verified_list(url: str, purpose: str, issuer: str, fetch: FetchJson) -> StatusListCredential:
+def _verified_list(
+    url: str, purpose: str, issuer: str, fetch: FetchJson, resolver: KeyResolver
+) -> StatusListCredential:
     """The list credential at ``url``, fetched and checked; raises with the reason."""
     try:
         document = fetch(url)
@@ -150,7 +166,7 @@ def _verified_list(url: str, purpose: str, issuer: str, fetch: FetchJson) -> Sta
     if not isinstance(document, Mapping):
         raise StatusFetchError("cannot fetch it: not a JSON object")
     try:
-        result = verify_credential(document, resolve_did_key)
+        result = verify_credential(document, resolver)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed document
         raise StatusListFormatError(f"cannot verify it: {type(exc).__name__}: {exc}") from None
     if not result.ok:

@@ -52,16 +52,27 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture(scope="module")
-def page_node(
-    anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningNode]:
-    """One development node for the module, on the session's Anvil; revocations reach the
-    chain only when a test runs `mcledger anchor` (so the CLI and the page see the same)."""
+def start_page_node(
+    anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory, *, did_web: bool = False
+) -> RunningNode:
+    """A development node on the session's Anvil; revocations reach the chain only when a
+    test runs `mcledger anchor` (so the CLI and the page see the same). With ``did_web`` its
+    issuer is ``did:web:127.0.0.1%3A<port>``, whose DID document the node itself serves
+    (at /.well-known/did.json, over http: a loopback host)."""
     base = tmp_path_factory.mktemp("page-node")
     port = free_loopback_port()
     env = _env(base / "data", anvil.rpc_url, f"sqlite:///{base / 'index.sqlite3'}", port)
     env["MCLEDGER_REVOCATION_INTERVAL"] = "86400"
-    running = RunningNode(env, port, base / "node.log")
+    if did_web:
+        env["MCLEDGER_ISSUER_DID"] = f"did:web:127.0.0.1%3A{port}"
+    return RunningNode(env, port, base / "node.log")
+
+
+@pytest.fixture(scope="module")
+def page_node(
+    anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningNode]:
+    """One development node for the module (a did:key issuer)."""
+    running = start_page_node(anvil, tmp_path_factory)
     yield running
     running.stop()

@@ -3,6 +3,11 @@ case of the matrix the page's per-check results equal `mcledger verify --json`'s
 same input, check by check (name, order, passed), and the verdict banner says what they
 add up to.
 
+The node's issuer here is a did:web DID (``did:web:127.0.0.1%3A<port>``): the CLI and the
+page both resolve it by fetching the DID document the node serves, for the credentials'
+signatures and the status lists' alike; the registry's address→DID binding is still
+checked (``issuer.did``).
+
 One node and one anchoring serve the module: the credentials are issued, anchored and
 fetched once (fixture ``issued``); each case then costs one CLI run and one page run.
 """
@@ -35,6 +40,7 @@ from mcledger.node.issuing.keys import open_keystore
 from mcledger.node.runtime.chain_setup import issuer_key_name
 from tests.test_end_to_end import RunningNode, _token, _wait_for_proofs
 from tests.test_end_to_end_credentials import _award, _post
+from tests.verifier_page.conftest import start_page_node
 from tests.verifier_page.pagedriver import (
     READ_REPORT,
     assert_same_checks,
@@ -47,6 +53,14 @@ from tests.verifier_page.pagedriver import (
 pytestmark = pytest.mark.chain
 
 XSS_NAME = '<img src=x onerror="window.__xss=1"></script><script>window.__xss=2</script>'
+
+
+@pytest.fixture(scope="module")
+def page_node(anvil: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The module's node: a did:web issuer, its DID document served by the node itself."""
+    running = start_page_node(anvil, tmp_path_factory, did_web=True)
+    yield running
+    running.stop()
 
 
 @dataclass
@@ -151,12 +165,23 @@ def _proof_of_an_unanchored_root(issued: Issued) -> dict[str, Any]:
     return document
 
 
+def _signed_by_an_unreachable_did_web(issued: Issued) -> dict[str, Any]:
+    """The valid copy whose proof names a key of a did:web DID on a port nothing listens
+    on: its DID document cannot be fetched."""
+    document = _copy(issued, "valid")
+    port = free_loopback_port()
+    document["proof"]["verificationMethod"] = f"did:web:127.0.0.1%3A{port}#key-1"
+    return document
+
+
 def _case_input(issued: Issued, case: str) -> tuple[Path, list[Path]]:
     """The file (and component copies) a case verifies."""
     if case in ("valid", "pending", "revoked", "suspended", "xss", "rpc_unreachable"):
         return issued.copies[case.replace("rpc_unreachable", "valid")], []
     if case == "other_key":
         return issued.write(case, _signed_by_another_key(issued)), []
+    if case == "did_web_unreachable":
+        return issued.write(case, _signed_by_an_unreachable_did_web(issued)), []
     if case == "root_not_on_chain":
         return issued.write(case, _proof_of_an_unanchored_root(issued)), []
     if case == "undefined_term":  # a property no context defines: it would go unsigned
@@ -203,6 +228,7 @@ EXPECTED_VERDICT = {
     "bundle": "passed",
     "undefined_term": "failed",
     "rpc_unreachable": "cannot-check",
+    "did_web_unreachable": "failed",
 }
 
 
@@ -251,7 +277,30 @@ def _cannot_check_is_said(page: Any, shown: dict[str, Any], _: Any) -> None:
     assert "Cannot check" in shown["banner"] and "Verified" not in shown["banner"]
 
 
+def _did_web_resolved(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> None:
+    details = {c["name"]: c["detail"] for c in cli["checks"]}
+    did = _copy_issuer(cli)
+    assert did.startswith("did:web:127.0.0.1%3A"), did
+    assert details["credential.signature"].endswith(f"by {did}#key-1"), details
+    assert details["issuer.did"].endswith(f"is registered as {did}"), details
+    assert "bit" in details["status.revocation"], details  # the list's did:web key, too
+
+
+def _copy_issuer(cli: dict[str, Any]) -> str:
+    detail = {c["name"]: c["detail"] for c in cli["checks"]}["credential.issuer"]
+    return detail.removeprefix("signed by the issuer, ")
+
+
+def _did_web_unreachable(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> None:
+    outcomes = {c["name"]: c["outcome"] for c in shown["report"]["checks"]}
+    assert outcomes["credential.signature"] == "cannot-check", outcomes
+    detail = {c["name"]: c["detail"] for c in cli["checks"]}["credential.signature"]
+    assert detail.startswith("proof.verificationMethod: cannot fetch the DID document of"), detail
+
+
 CASE_CHECKS = {
+    "valid": _did_web_resolved,
+    "did_web_unreachable": _did_web_unreachable,
     "xss": _xss_shows_literally,
     "pending": _pending_names_the_next_anchoring,
     "revoked": _revocation_named,

@@ -4,6 +4,7 @@
 // stack's components as a tree.
 
 import {verifyBundle} from './bundle.js';
+import {didResolver} from './didweb.js';
 import {parseBundle} from './bundleformat.js';
 import {canonicalize, checkContexts} from './jsonld.js';
 import {
@@ -20,7 +21,8 @@ export const NOT_ANCHORED = `not anchored yet: no ${ANCHOR_PROPERTY}`;
 
 /** The report tree of `document` and the component copies in `pool` it lists. */
 export async function verifyCredentialFile(document, chainFor, pool, fetchJson) {
-  return (await verify(document, chainFor, pool, [], fetchJson)).report;
+  const net = {fetchJson, resolver: didResolver(fetchJson)};
+  return (await verify(document, chainFor, pool, [], net)).report;
 }
 
 /** The credential's digest (SHA-256 of its RDFC-1.0 N-Quads without anchorProof), or why
@@ -47,11 +49,11 @@ function issuerDid(document) {
   return typeof issuer === 'string' ? issuer : null;
 }
 
-async function verify(document, chainFor, pool, path, fetchJson) {
+async function verify(document, chainFor, pool, path, net) {
   const credentialId = typeof document.id === 'string' ? document.id : null;
   const issuer = issuerDid(document);
   const [digest, signature] = await Promise.all([
-    credentialDigest(document), checkSignature(document),
+    credentialDigest(document), checkSignature(document, net.resolver),
   ]);
   const checks = [signature, checkIssuer(document, issuer)];
   let anchorChecks;
@@ -88,27 +90,27 @@ async function verify(document, chainFor, pool, path, fetchJson) {
     }
   }
   const [anchored, status] = await Promise.all([
-    anchorChecks, statusChecks(document, issuer, fetchJson, digest),
+    anchorChecks, statusChecks(document, issuer, net.fetchJson, digest, net.resolver),
   ]);
   checks.push(...anchored, ...status);
   const here = [...path, credentialId ?? ''];
   const components = await Promise.all(listedComponents(document)
-    .map(entry => component(entry, chainFor, pool, here, fetchJson)));
+    .map(entry => component(entry, chainFor, pool, here, net)));
   return {
     report: {kind: 'credential', id: credentialId, checks, components, document},
     digest,
   };
 }
 
-async function checkSignature(document) {
+async function checkSignature(document, resolver) {
   let result;
   try {
-    result = await verifyProof(document);
+    result = await verifyProof(document, resolver);
   } catch(error) {
     return failed(CREDENTIAL_SIGNATURE, `cannot verify: ${errorText(error)}`);
   }
   if(!result.ok) {
-    return failed(CREDENTIAL_SIGNATURE, result.detail);
+    return (result.unreachable ? cannotCheck : failed)(CREDENTIAL_SIGNATURE, result.detail);
   }
   return passed(CREDENTIAL_SIGNATURE, `${result.detail} by ${result.method}`);
 }
@@ -186,7 +188,7 @@ function listedComponents(document) {
     Array.isArray(subject.components) ? subject.components : []);
 }
 
-async function component(entry, chainFor, pool, path, fetchJson) {
+async function component(entry, chainFor, pool, path, net) {
   const isEntry = entry && typeof entry === 'object' && !Array.isArray(entry);
   const componentId = isEntry ? entry.id : undefined;
   const listed = isEntry ? entry.digest : undefined;
@@ -200,7 +202,7 @@ async function component(entry, chainFor, pool, path, fetchJson) {
   if(copy === undefined) {
     return missing(componentId, 'component not provided (give its learner\'s copy)');
   }
-  const {report, digest} = await verify(copy, chainFor, pool, path, fetchJson);
+  const {report, digest} = await verify(copy, chainFor, pool, path, net);
   let matches;
   if(!(digest instanceof Uint8Array)) {
     matches = failed(COMPONENT_DIGEST, `cannot take the digest: ${digest}`);

@@ -35,7 +35,10 @@ export function readCapped(response, cap) {
     () => new FetchError(`the response is larger than ${cap} bytes`));
 }
 
-export async function fetchJson(url) {
+export const JSON_ACCEPT = 'application/vc+ld+json, application/ld+json, application/json';
+
+/** The JSON object at `url` (http or https), at most `maxBytes`; FetchError on any failure. */
+export async function fetchJson(url, {maxBytes = MAX_JSON_BYTES, accept = JSON_ACCEPT} = {}) {
   let parsed;
   try {
     parsed = new URL(url);
@@ -48,14 +51,14 @@ export async function fetchJson(url) {
   let body;
   try {
     const response = await fetch(parsed, {
-      headers: {Accept: 'application/vc+ld+json, application/ld+json, application/json'},
+      headers: {Accept: accept},
       credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer',
       signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
     if(!response.ok) {
       throw new FetchError(`HTTPError: HTTP Error ${response.status}`);
     }
-    body = await readCapped(response, MAX_JSON_BYTES);
+    body = await readCapped(response, maxBytes);
   } catch(error) {
     if(error instanceof FetchError) {
       throw error;

@@ -8,8 +8,9 @@ import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
 import jsigs from 'jsonld-signatures';
 
+import {DID_WEB_PREFIX, DidUnreachableError} from './didweb.js';
 import {canonicalize, checkContexts, documentLoader} from './jsonld.js';
-import {base58Decode, resolveDidKey} from './multikey.js';
+import {base58Decode} from './multikey.js';
 import {errorText, pyRepr} from './util.js';
 
 export const ANCHOR_PROPERTY = 'anchorProof';
@@ -48,8 +49,10 @@ function isObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** {ok, detail, method}: the proof's verdict, as verify_credential gives it. */
-export async function verifyProof(credential) {
+/** {ok, detail, method, unreachable}: the proof's verdict, as verify_credential gives it,
+ * with the key `resolver` (didweb.js didResolver) finds; `unreachable` when the signer's
+ * DID document could not be fetched. */
+export async function verifyProof(credential, resolver) {
   const proof = credential.proof;
   if(Array.isArray(proof)) {
     return {ok: false, detail: 'proof: proof sets and chains are not supported'};
@@ -105,17 +108,19 @@ export async function verifyProof(credential) {
   if(signature.length !== 64) {
     return fail('proof.proofValue: not a 64-byte Ed25519 signature');
   }
+  let resolved;
   try {
-    resolveDidKey(method);
+    resolved = await resolver.resolve(method);
   } catch(error) {
-    return fail(`proof.verificationMethod: ${errorText(error)}`);
+    return {...fail(`proof.verificationMethod: ${errorText(error)}`),
+      unreachable: error instanceof DidUnreachableError};
   }
   const secured = {...credential};
   delete secured[ANCHOR_PROPERTY];
   const result = await jsigs.verify(secured, {
     suite: new DataIntegrityProof({cryptosuite}),
     purpose: new jsigs.purposes.AssertionProofPurpose(),
-    documentLoader,
+    documentLoader: url => loadWithDid(url, resolved),
   });
   if(result.verified) {
     return {ok: true, detail: 'signature valid (eddsa-rdfc-2022)', method};
@@ -130,6 +135,20 @@ export async function verifyProof(credential) {
   const reason = libraryError(result);
   return fail(/invalid signature/i.test(reason) ?
     'proof.proofValue: the signature does not match' : `proof: ${reason}`);
+}
+
+/** The document loader, with the did:web documents resolved for this proof. */
+async function loadWithDid(url, resolved) {
+  if(url.startsWith(DID_WEB_PREFIX) && resolved.did) {
+    if(url === resolved.method) {
+      return {contextUrl: null, documentUrl: url, document: structuredClone(resolved.methodDocument)};
+    }
+    if(url === resolved.did) {
+      return {contextUrl: null, documentUrl: url,
+        document: structuredClone(resolved.controllerDocument)};
+    }
+  }
+  return documentLoader(url);
 }
 
 function libraryError(result) {

@@ -26,7 +26,7 @@ const HISTORY_PAGES = 40;
 class ListError extends Error {}
 
 /** One check per credentialStatus entry; none when the credential has none. */
-export async function statusChecks(document, issuer, fetchJson, digest) {
+export async function statusChecks(document, issuer, fetchJson, digest, resolver) {
   const status = document.credentialStatus;
   if(status === undefined || status === null) {
     return [];
@@ -36,7 +36,8 @@ export async function statusChecks(document, issuer, fetchJson, digest) {
     return [failed(STATUS_MALFORMED, 'credentialStatus is an empty list')];
   }
   return Promise.all(entries.map(entry => checkStatus(
-    entry, issuer, fetchJson, url => revocationRecord(url, document, digest, fetchJson))));
+    entry, issuer, fetchJson, url => revocationRecord(url, document, digest, fetchJson),
+    resolver)));
 }
 
 async function revocationRecord(url, document, digest, fetchJson) {
@@ -82,7 +83,7 @@ function parseIndex(raw) {
   return null;
 }
 
-async function checkStatus(entry, issuer, fetchJson, explain) {
+async function checkStatus(entry, issuer, fetchJson, explain, resolver) {
   if(entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
     return failed(STATUS_MALFORMED,
       `a credentialStatus entry is not an object: ${pyRepr(entry)}`);
@@ -118,7 +119,7 @@ async function checkStatus(entry, issuer, fetchJson, explain) {
   }
   let listed, bit;
   try {
-    listed = await verifiedList(url, purpose, issuer, fetchJson);
+    listed = await verifiedList(url, purpose, issuer, fetchJson, resolver);
     bit = bitAt(listed.bits, index);
   } catch(error) {
     const detail = `the status list at ${url}: ${error.message}`;
@@ -140,16 +141,16 @@ function bitAt(bits, index) {
   return (bits[index >> 3] & (0x80 >> (index & 7))) !== 0;
 }
 
-async function verifiedList(url, purpose, issuer, fetchJson) {
+async function verifiedList(url, purpose, issuer, fetchJson, resolver) {
   let document;
   try {
     document = await fetchJson(url);
   } catch(error) {
     throw new FetchError(`cannot fetch it: ${error.message}`);
   }
-  const result = await verifyProof(document);
+  const result = await verifyProof(document, resolver);
   if(!result.ok) {
-    throw new ListError(`its signature: ${result.detail}`);
+    throw new (result.unreachable ? FetchError : ListError)(`its signature: ${result.detail}`);
   }
   const signer = (result.method || '').split('#')[0];
   const listed = await readList(document);
