@@ -29,3 +29,8 @@ class ContractRevertError(ChainError):
 
 class ToolchainError(AnchoringError):
     """A chain tool (Anvil, solc) is missing or failed to start; run `make setup`."""
+
+
+class TimestampDataError(AnchoringError):
+    """The timestampData of an EBSI-interface timestamp is not the `mcl` encoding this node
+    reads or writes (docs/formats.md); the message says which byte or field is wrong."""

@@ -1,9 +1,13 @@
-"""The MicroCredentialLedger contract: Solidity source, pinned toolchain, compiled artifact."""
+"""The contracts (MicroCredentialLedger, EbsiTimestamp): Solidity sources, pinned toolchain,
+compiled artifacts."""
 
 from mcledger.contracts.toolchain import (
     ARTIFACT_PATH,
+    CONTRACT_NAMES,
+    TIMESTAMP_CONTRACT_NAME,
     ToolchainError,
     anvil_binary,
+    artifact_path,
     compile_artifact,
     load_artifact,
     node_modules_dir,
@@ -13,8 +17,11 @@ from mcledger.contracts.toolchain import (
 
 __all__ = [
     "ARTIFACT_PATH",
+    "CONTRACT_NAMES",
+    "TIMESTAMP_CONTRACT_NAME",
     "ToolchainError",
     "anvil_binary",
+    "artifact_path",
     "compile_artifact",
     "load_artifact",
     "node_modules_dir",

@@ -1,11 +1,11 @@
-"""The contract's pinned toolchain and its committed artifact.
+"""The contracts' pinned toolchain and their committed artifacts.
 
 The Solidity compiler (npm ``solc``, solcjs) and Anvil are pinned in
 ``contracts/package.json`` and installed under ``contracts/node_modules`` by
-``make setup``. ``contracts/compile.mjs`` turns ``MicroCredentialLedger.sol`` into
-``contracts/artifacts/MicroCredentialLedger.json``, which is committed: the node
-deploys from the artifact and needs neither Node nor solc at run time. Nothing
-here touches the network.
+``make setup``. ``contracts/compile.mjs`` turns each ``contracts/<Name>.sol``
+(``MicroCredentialLedger``, and ``EbsiTimestamp``: EBSI's Timestamp interface) into
+``contracts/artifacts/<Name>.json``, which is committed: the node deploys from the
+artifact and needs neither Node nor solc at run time. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any
 
 from mcledger.anchoring.errors import ToolchainError
 
-CONTRACT_NAME = "MicroCredentialLedger"
+CONTRACT_NAME = "MicroCredentialLedger"  # the default of every function below
+TIMESTAMP_CONTRACT_NAME = "EbsiTimestamp"
+CONTRACT_NAMES = (CONTRACT_NAME, TIMESTAMP_CONTRACT_NAME)  # as compile.mjs lists them
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SOURCE_PATH = CONTRACTS_DIR / f"{CONTRACT_NAME}.sol"
 ARTIFACT_PATH = CONTRACTS_DIR / "artifacts" / f"{CONTRACT_NAME}.json"
@@ -30,6 +32,24 @@ PACKAGE_JSON = CONTRACTS_DIR / "package.json"
 
 _ANVIL_PACKAGE = "@foundry-rs/anvil-linux-amd64"
 _SETUP_HINT = "run `make setup` to install the pinned chain toolchain (npm ci in contracts/)"
+
+
+def _known(contract: str) -> str:
+    if contract not in CONTRACT_NAMES:
+        raise ToolchainError(
+            f"no contract named {contract!r}; the contracts are {', '.join(CONTRACT_NAMES)}"
+        )
+    return contract
+
+
+def source_path(contract: str = CONTRACT_NAME) -> Path:
+    """``contracts/<contract>.sol``."""
+    return CONTRACTS_DIR / f"{_known(contract)}.sol"
+
+
+def artifact_path(contract: str = CONTRACT_NAME) -> Path:
+    """``contracts/artifacts/<contract>.json``, the committed compiled contract."""
+    return CONTRACTS_DIR / "artifacts" / f"{_known(contract)}.json"
 
 
 def node_modules_dir() -> Path:
@@ -73,7 +93,7 @@ def _node_executable() -> str:
 
 
 def solc_available() -> bool:
-    """Whether the contract can be compiled here: Node on PATH and the pinned solc installed."""
+    """Whether the contracts can be compiled here: Node on PATH and the pinned solc installed."""
     if shutil.which("node") is None:
         return False
     installed = _installed_version("solc")
@@ -84,8 +104,9 @@ def solc_available() -> bool:
     return installed is not None and installed == pinned
 
 
-def source_hash(path: Path = SOURCE_PATH) -> str:
-    """SHA-256 (hex) of the Solidity source's bytes, as recorded in the artifact."""
+def source_hash(contract: str = CONTRACT_NAME) -> str:
+    """SHA-256 (hex) of the contract's Solidity source bytes, as recorded in its artifact."""
+    path = source_path(contract)
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
@@ -112,8 +133,10 @@ def _check_artifact(artifact: Any, origin: str) -> dict[str, Any]:
     return artifact
 
 
-def load_artifact(path: Path = ARTIFACT_PATH) -> dict[str, Any]:
-    """The committed compiled contract (abi, bytecode, …); ToolchainError if unusable."""
+def load_artifact(contract: str = CONTRACT_NAME) -> dict[str, Any]:
+    """The committed compiled ``contract`` (abi, bytecode, …), MicroCredentialLedger unless
+    named; ToolchainError if unknown or unusable."""
+    path = artifact_path(contract)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -130,14 +153,15 @@ def load_artifact(path: Path = ARTIFACT_PATH) -> dict[str, Any]:
 
 
 @cache
-def _compile_cached(digest: str) -> str:
-    """Compiler output for the source with SHA-256 ``digest`` (a cache key, not an argument)."""
+def _compile_cached(contract: str, digest: str) -> str:
+    """Compiler output for ``contract`` whose source has SHA-256 ``digest`` (a cache key,
+    not an argument)."""
     del digest
     if not solc_available():
         raise ToolchainError(f"the pinned solc is not available; {_SETUP_HINT}")
     try:
         done = subprocess.run(
-            [_node_executable(), str(COMPILE_SCRIPT), "--stdout"],
+            [_node_executable(), str(COMPILE_SCRIPT), "--stdout", contract],
             cwd=CONTRACTS_DIR.parent,
             capture_output=True,
             text=True,
@@ -148,18 +172,19 @@ def _compile_cached(digest: str) -> str:
         raise ToolchainError(f"running {COMPILE_SCRIPT} failed: {exc}") from exc
     if done.returncode != 0:
         raise ToolchainError(
-            f"compiling {SOURCE_PATH.name} failed (exit {done.returncode}):\n{done.stderr.strip()}"
+            f"compiling {contract}.sol failed (exit {done.returncode}):\n{done.stderr.strip()}"
         )
     return done.stdout
 
 
-def compile_artifact() -> dict[str, Any]:
-    """Compile the source now with the pinned solc and return the artifact, writing nothing.
+def compile_artifact(contract: str = CONTRACT_NAME) -> dict[str, Any]:
+    """Compile ``contract``'s source now with the pinned solc and return its artifact,
+    writing nothing.
 
     The result has the same shape and formatting as the committed artifact, so the two
     compare equal exactly when the committed one is up to date.
     """
-    text = _compile_cached(source_hash())
+    text = _compile_cached(_known(contract), source_hash(contract))
     try:
         artifact = json.loads(text)
     except ValueError as exc:

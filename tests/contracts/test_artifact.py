@@ -1,4 +1,4 @@
-"""The committed contract artifact matches its source and carries the public interface."""
+"""The committed contract artifacts match their sources and carry the public interfaces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from mcledger.contracts.toolchain import (
-    ARTIFACT_PATH,
+    CONTRACT_NAMES,
+    ToolchainError,
+    artifact_path,
     compile_artifact,
     load_artifact,
     pinned_versions,
@@ -54,6 +56,52 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "InvalidReason": ("uint8",),
 }
 
+# EbsiTimestamp: EBSI's Timestamp interface (v4) and the registry around it (docs/formats.md).
+TIMESTAMP_FUNCTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "timestampHashes": (("uint256[]", "bytes[]", "bytes[]"), ("bytes32[]",), "nonpayable"),
+    "getTimestamp": (("bytes",), ("uint256", "bytes", "address", "uint256", "bytes"), "view"),
+    "getTimestampById": (
+        ("bytes32",),
+        ("uint256", "bytes", "address", "uint256", "bytes"),
+        "view",
+    ),
+    "addHashAlgorithm": (("uint256", "uint256", "string"), (), "nonpayable"),
+    "getHashAlgorithm": (("uint256",), ("uint256", "string"), "view"),
+    "admin": ((), ("address",), "view"),
+    "SHA2_256": ((), ("uint256",), "view"),
+}
+TIMESTAMP_EVENTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "TimestampedHashes": (
+        ("bytes32[]", False),
+        ("uint256[]", False),
+        ("bytes[]", False),
+        ("bytes[]", False),
+    ),
+    "HashAlgorithmAdded": (("uint256", False), ("uint256", False), ("string", False)),
+}
+TIMESTAMP_ERRORS: dict[str, tuple[str, ...]] = {
+    "NotAdmin": ("address",),
+    "InvalidHashAlgorithmId": ("uint256",),
+    "InvalidOutputLength": ("uint256",),
+    "EmptyHashAlgorithmName": (),
+    "HashAlgorithmAlreadyRegistered": ("uint256",),
+    "ArrayLengthsDiffer": ("uint256", "uint256", "uint256"),
+    "InvalidHashCount": ("uint256",),
+    "UnknownHashAlgorithm": ("uint256",),
+    "InvalidHashLength": ("uint256", "uint256", "uint256"),
+    "HashAlreadyTimestamped": ("bytes32",),
+}
+
+Interface = tuple[
+    dict[str, tuple[tuple[str, ...], tuple[str, ...], str]],
+    dict[str, tuple[tuple[str, bool], ...]],
+    dict[str, tuple[str, ...]],
+]
+INTERFACES: dict[str, Interface] = {
+    "MicroCredentialLedger": (FUNCTIONS, EVENTS, ERRORS),
+    "EbsiTimestamp": (TIMESTAMP_FUNCTIONS, TIMESTAMP_EVENTS, TIMESTAMP_ERRORS),
+}
+
 COMPARED = ("abi", "bytecode", "deployedBytecode", "sourceHash", "evmVersion")
 
 # The hardforks in order, and the opcodes each one added (EIP numbers in the comments). A
@@ -96,35 +144,49 @@ def _entries(artifact: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return by_name
 
 
-@pytest.fixture(scope="module")
-def artifact() -> dict[str, Any]:
-    return load_artifact()
+@pytest.fixture(scope="module", params=CONTRACT_NAMES)
+def contract(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def fresh() -> dict[str, Any]:
+def artifact(contract: str) -> dict[str, Any]:
+    return load_artifact(contract)
+
+
+@pytest.fixture(scope="module")
+def fresh(contract: str) -> dict[str, Any]:
     if not solc_available():
         # `make test` installs it, so a missing compiler is a broken setup, not a reason to pass.
         pytest.fail("the pinned solc is not installed (run `make setup`)")
-    return compile_artifact()
+    return compile_artifact(contract)
+
+
+def test_every_contract_is_known_and_the_default_is_the_ledger() -> None:
+    assert set(INTERFACES) == set(CONTRACT_NAMES)
+    assert load_artifact()["contractName"] == "MicroCredentialLedger"
+    with pytest.raises(ToolchainError, match="no contract named 'Nope'"):
+        load_artifact("Nope")
 
 
 def test_committed_artifact_matches_a_fresh_compilation(
-    artifact: dict[str, Any], fresh: dict[str, Any]
+    contract: str, artifact: dict[str, Any], fresh: dict[str, Any]
 ) -> None:
     stale = [key for key in COMPARED if artifact.get(key) != fresh[key]]
     assert not stale, (
-        f"{ARTIFACT_PATH} is out of date ({', '.join(stale)} differ): "
+        f"{artifact_path(contract)} is out of date ({', '.join(stale)} differ): "
         "run `node contracts/compile.mjs` and commit the artifact"
     )
     assert artifact["compiler"]["version"] == fresh["compiler"]["version"]
     assert artifact["compiler"]["settings"] == fresh["compiler"]["settings"]
 
 
-def test_artifact_records_the_current_source_and_pinned_compiler(artifact: dict[str, Any]) -> None:
-    assert artifact["contractName"] == "MicroCredentialLedger"
-    assert artifact["sourcePath"] == "contracts/MicroCredentialLedger.sol"
-    assert artifact["sourceHash"] == source_hash(), "the source changed since the last build"
+def test_artifact_records_the_current_source_and_pinned_compiler(
+    contract: str, artifact: dict[str, Any]
+) -> None:
+    assert artifact["contractName"] == contract
+    assert artifact["sourcePath"] == f"contracts/{contract}.sol"
+    assert artifact["sourceHash"] == source_hash(contract), "the source changed since the build"
     assert artifact["compiler"]["name"] == "solc"
     assert artifact["compiler"]["version"].startswith(pinned_versions()["solc"] + "+commit.")
     settings = artifact["compiler"]["settings"]
@@ -139,29 +201,36 @@ def test_artifact_records_the_current_source_and_pinned_compiler(artifact: dict[
         bytes.fromhex(artifact[key][2:])
 
 
-def test_abi_has_every_function_with_its_exact_signature(artifact: dict[str, Any]) -> None:
+def test_abi_has_every_function_with_its_exact_signature(
+    contract: str, artifact: dict[str, Any]
+) -> None:
+    expected = INTERFACES[contract][0]
     functions = _entries(artifact, "function")
-    assert set(functions) == set(FUNCTIONS)
-    for name, (inputs, outputs, mutability) in FUNCTIONS.items():
+    assert set(functions) == set(expected)
+    for name, (inputs, outputs, mutability) in expected.items():
         entry = functions[name]
         assert _types(entry["inputs"]) == inputs, name
         assert _types(entry["outputs"]) == outputs, name
         assert entry["stateMutability"] == mutability, name
 
 
-def test_abi_has_every_event_with_its_exact_signature(artifact: dict[str, Any]) -> None:
+def test_abi_has_every_event_with_its_exact_signature(
+    contract: str, artifact: dict[str, Any]
+) -> None:
+    expected = INTERFACES[contract][1]
     events = _entries(artifact, "event")
-    assert set(events) == set(EVENTS)
-    for name, params in EVENTS.items():
+    assert set(events) == set(expected)
+    for name, params in expected.items():
         entry = events[name]
         assert tuple((p["type"], p["indexed"]) for p in entry["inputs"]) == params, name
         assert entry["anonymous"] is False, name
 
 
-def test_abi_has_an_entry_for_every_custom_error(artifact: dict[str, Any]) -> None:
+def test_abi_has_an_entry_for_every_custom_error(contract: str, artifact: dict[str, Any]) -> None:
+    expected = INTERFACES[contract][2]
     errors = _entries(artifact, "error")
-    assert set(errors) == set(ERRORS)
-    for name, inputs in ERRORS.items():
+    assert set(errors) == set(expected)
+    for name, inputs in expected.items():
         assert _types(errors[name]["inputs"]) == inputs, name
 
 
