@@ -19,6 +19,9 @@ from mcledger.anchoring.errors import MerkleError
 from mcledger.anchoring.merkle import InclusionProof
 
 BUNDLE_VERSION = "mcledger-proof/1"
+LEDGER_TARGET = "ledger"  # the project's MicroCredentialLedger: `anchor(root, size)`
+EBSI_TIMESTAMP_TARGET = "ebsi-timestamp"  # EBSI's Timestamp interface: `timestampHashes`
+ANCHOR_TARGETS = (LEDGER_TARGET, EBSI_TIMESTAMP_TARGET)
 PROOF_FIELDS = ("leafIndex", "treeSize", "auditPath", "root")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TX32 = re.compile(r"^0x[0-9a-f]{64}$")
@@ -70,7 +73,14 @@ def parse_time(value: Any, field: str) -> datetime:
 class AnchorInfo:
     """Where the bundle's root was anchored, as the node recorded it. Hex is lower case
     throughout the bundle (docs/formats.md), addresses included; mixed-case input must carry
-    a valid EIP-55 checksum."""
+    a valid EIP-55 checksum.
+
+    ``target`` says how: ``ledger`` (the MicroCredentialLedger at ``contract``; the bundle
+    then has no ``target`` member, as every bundle before targets had) or
+    ``ebsi-timestamp`` (EBSI's Timestamp interface at ``contract``, the root timestamped
+    with hash algorithm ``hash_algorithm_id``; ``ledger``, when given, is a
+    MicroCredentialLedger beside it that holds the issuer registry and on-chain
+    revocations)."""
 
     chain_id: int
     contract: str
@@ -79,26 +89,64 @@ class AnchorInfo:
     block_hash: str
     anchored_at: datetime
     issuer: str
+    target: str = LEDGER_TARGET
+    hash_algorithm_id: int | None = None
+    ledger: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.target not in ANCHOR_TARGETS:
+            raise BundleError(f"unknown anchor target {self.target!r}")
+        timestamped = self.target == EBSI_TIMESTAMP_TARGET
+        if timestamped != (self.hash_algorithm_id is not None):
+            raise BundleError("anchor.hashAlgorithmId goes with target ebsi-timestamp, and only")
+        if self.ledger is not None and not timestamped:
+            raise BundleError("anchor.ledger goes with target ebsi-timestamp only")
+
+    @property
+    def timestamped(self) -> bool:
+        """Whether the root was timestamped through EBSI's Timestamp interface."""
+        return self.target == EBSI_TIMESTAMP_TARGET
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {}
+        if self.timestamped:
+            body["target"] = self.target
+        body |= {
             "chainId": self.chain_id,
             "contract": self.contract.lower(),
+        }
+        if self.hash_algorithm_id is not None:
+            body["hashAlgorithmId"] = self.hash_algorithm_id
+        if self.ledger is not None:
+            body["ledger"] = self.ledger.lower()
+        body |= {
             "transactionHash": self.transaction_hash,
             "blockNumber": self.block_number,
             "blockHash": self.block_hash,
             "anchoredAt": format_time(self.anchored_at),
             "issuer": self.issuer.lower(),
         }
+        return body
 
     @classmethod
     def from_json(cls, data: Any) -> AnchorInfo:
         fields = ("chainId", "contract", "transactionHash", "blockNumber", "blockHash")
         names = (*fields, "anchoredAt", "issuer")
         _require(isinstance(data, dict), "anchor", "an object")
-        _exact_keys(data, names, "anchor")
+        target = data.get("target", LEDGER_TARGET)
+        _require(
+            "target" not in data or target == EBSI_TIMESTAMP_TARGET,
+            "anchor.target",
+            f"{EBSI_TIMESTAMP_TARGET!r}, or no target (the MicroCredentialLedger)",
+        )
+        if target == EBSI_TIMESTAMP_TARGET:
+            _exact_keys(data, (*names, "target", "hashAlgorithmId"), "anchor", ("ledger",))
+        else:
+            _exact_keys(data, names, "anchor")
         for key in ("transactionHash", "blockHash"):
             _require(bool(_TX32.match(str(data[key]))), f"anchor.{key}", "0x + 64 lower-case hex")
+        timestamped = target == EBSI_TIMESTAMP_TARGET
+        ledger = data.get("ledger")
         return cls(
             chain_id=_int(data["chainId"], "anchor.chainId", 1),
             contract=_address(data["contract"], "anchor.contract"),
@@ -107,6 +155,11 @@ class AnchorInfo:
             block_hash=data["blockHash"],
             anchored_at=parse_time(data["anchoredAt"], "anchor.anchoredAt"),
             issuer=_address(data["issuer"], "anchor.issuer"),
+            target=target,
+            hash_algorithm_id=(
+                _int(data["hashAlgorithmId"], "anchor.hashAlgorithmId") if timestamped else None
+            ),
+            ledger=None if ledger is None else _address(ledger, "anchor.ledger"),
         )
 
 

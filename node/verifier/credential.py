@@ -42,6 +42,7 @@ from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.errors import MerkleError
 from mcledger.anchoring.ledger import LedgerContract
+from mcledger.anchoring.timestamp import TimestampContract
 from mcledger.node.credentials.dataintegrity import (
     ANCHOR_PROPERTY,
     credential_digest,
@@ -68,6 +69,9 @@ from mcledger.node.verifier.report import (
     unparsable_bundle_report,
 )
 from mcledger.node.verifier.status import status_checks
+from mcledger.node.verifier.timestamped import timestamp_did, verify_timestamped_bundle
+
+TIMESTAMP_CONTRACT = "EbsiTimestamp"
 
 NOT_ANCHORED = f"not anchored yet: no {ANCHOR_PROPERTY}"
 
@@ -95,18 +99,42 @@ class ChainReader:
 
         return list(load_artifact()["abi"])
 
+    @cached_property
+    def _timestamp_abi(self) -> list[Any]:
+        from mcledger.contracts.toolchain import load_artifact
+
+        return list(load_artifact(TIMESTAMP_CONTRACT)["abi"])
+
     def ledger(self, address: str) -> LedgerContract:
         return LedgerContract(self.client, address, self._abi)
 
+    def timestamps(self, address: str) -> TimestampContract:
+        return TimestampContract(self.client, address, self._timestamp_abi)
+
     def verify_bundle(self, bundle: ProofBundle) -> VerificationReport:
-        """The bundle's chain checks, against the contract the bundle names."""
-        return verify_bundle(bundle, self.client, self.ledger(bundle.anchor.contract))
+        """The bundle's chain checks, against the contract the bundle names (and, for a
+        root timestamped through EBSI's interface, the ledger it names beside it)."""
+        anchor = bundle.anchor
+        if anchor.timestamped:
+            ledger = None if anchor.ledger is None else self.ledger(anchor.ledger)
+            return verify_timestamped_bundle(
+                bundle, self.client, self.timestamps(anchor.contract), ledger
+            )
+        return verify_bundle(bundle, self.client, self.ledger(anchor.contract))
 
     def registered_did(self, bundle: ProofBundle) -> str | None:
         """The DID the bundle's issuer address was registered under, as of the anchor's
-        block (the latest registration then); None if it never was."""
-        events = self.ledger(bundle.anchor.contract).events(
-            "IssuerRegistered", 0, bundle.anchor.block_number, issuer=bundle.anchor.issuer
+        block (the latest registration then); None if it never was. For a root timestamped
+        through EBSI's interface with no ledger beside it: the DID its sender declared in
+        the timestamp's data."""
+        anchor = bundle.anchor
+        if anchor.timestamped and anchor.ledger is None:
+            record = self.timestamps(anchor.contract).get_timestamp(bundle.proof.root)
+            if not record.exists or record.timestamped_by.lower() != anchor.issuer.lower():
+                return None
+            return timestamp_did(record)
+        events = self.ledger(anchor.ledger or anchor.contract).events(
+            "IssuerRegistered", 0, anchor.block_number, issuer=anchor.issuer
         )
         return str(events[-1]["args"]["did"]) if events else None
 
@@ -254,6 +282,24 @@ def _check_issuer_did(chain: ChainReads, bundle: ProofBundle, issuer: str | None
     except Exception as exc:  # the RPC and web3 raise many unrelated types
         return Check(
             ISSUER_DID, False, f"cannot read IssuerRegistered: {type(exc).__name__}: {exc}"
+        )
+    if bundle.anchor.timestamped and bundle.anchor.ledger is None:
+        # No registry to read: the sender's own declaration, said as such.
+        if registered is None:
+            why = f"no timestamp of the root by {address} names an issuer DID"
+            return Check(ISSUER_DID, False, why)
+        if registered != issuer:
+            return Check(
+                ISSUER_DID,
+                False,
+                f"{address} declared {registered} in the timestamp's data, the credential's"
+                f" issuer is {issuer}",
+            )
+        return Check(
+            ISSUER_DID,
+            True,
+            f"{address} declared {issuer} in the timestamp's data (its own declaration;"
+            " EBSI's Trusted Issuers Registry is not consulted)",
         )
     if registered is None:
         return Check(ISSUER_DID, False, f"{address} was never registered on the contract")

@@ -2,7 +2,7 @@
 // check by name, in order; one that cannot run because another failed is failed with
 // "skipped: <why>"; one whose chain read did not answer "cannot check".
 
-import {BUNDLE_VERSION} from './bundleformat.js';
+import {BUNDLE_VERSION, EBSI_TIMESTAMP_TARGET} from './bundleformat.js';
 import {verifyInclusion} from './merkle.js';
 import {
   ANCHOR_BLOCK, ANCHOR_ISSUER, ANCHOR_ROOT, ANCHOR_TREE_SIZE, BUNDLE_FORMAT, CHAIN_ID,
@@ -10,6 +10,7 @@ import {
 } from './names.js';
 import {cannotCheck, failed, passed} from './report.js';
 import {ROOT_ANCHORED_TOPIC, RpcError} from './rpc.js';
+import {verifyTimestampedBundle} from './timestamped.js';
 import {checksumAddress, errorText, hexOf, isoTime} from './util.js';
 
 const REASONS = ['unspecified', 'issued in error', 'fraud or misconduct', 'superseded',
@@ -21,7 +22,7 @@ export function reasonText(code) {
 }
 
 /** One chain read's outcome: {value} or {error, unreachable}. */
-async function read(fn) {
+export async function read(fn) {
   try {
     return {value: await fn()};
   } catch(error) {
@@ -29,7 +30,7 @@ async function read(fn) {
   }
 }
 
-function failedRead(name, detail, outcome) {
+export function failedRead(name, detail, outcome) {
   return outcome.unreachable ? cannotCheck(name, detail) : failed(name, detail);
 }
 
@@ -40,6 +41,9 @@ function anchored(record) {
 /** Every chain check of the bundle, against the contract it names, through `chain`. */
 export async function verifyBundle(bundle, chain) {
   const {anchor} = bundle;
+  if(anchor.target === EBSI_TIMESTAMP_TARGET) {
+    return verifyTimestampedBundle(bundle, chain);
+  }
   const contract = checksumAddress(anchor.contract);
   const [chainId, record, registered] = await Promise.all([
     read(() => chain.chainId()),
@@ -64,7 +68,7 @@ export async function verifyBundle(bundle, chain) {
   ];
 }
 
-function formatDetail(bundle) {
+export function formatDetail(bundle) {
   let detail = `a well-formed ${BUNDLE_VERSION} bundle`;
   if(bundle.credentialId !== null) {
     detail += `; its credentialId ${bundle.credentialId} is checked only with the credential`;
@@ -72,7 +76,7 @@ function formatDetail(bundle) {
   return detail;
 }
 
-async function checkInclusion(bundle) {
+export async function checkInclusion(bundle) {
   const {proof} = bundle;
   try {
     await verifyInclusion(bundle.digest, proof);
@@ -83,7 +87,7 @@ async function checkInclusion(bundle) {
     `leaf ${proof.leafIndex} of ${proof.treeSize} leads to root ${hexOf(proof.root)}`);
 }
 
-function checkChainId(expected, chainId) {
+export function checkChainId(expected, chainId) {
   if(chainId.error !== undefined) {
     return failedRead(CHAIN_ID, `cannot read the chain id: ${chainId.error}`, chainId);
   }
@@ -235,7 +239,7 @@ function rootAnchored(log) {
   };
 }
 
-function checkIssuerRegistered(issuer, contract, registered) {
+export function checkIssuerRegistered(issuer, contract, registered) {
   if(registered.error !== undefined) {
     return failedRead(ISSUER_REGISTERED, `cannot read isIssuer: ${registered.error}`,
       registered);
@@ -247,7 +251,7 @@ function checkIssuerRegistered(issuer, contract, registered) {
   return passed(ISSUER_REGISTERED, `${checksumAddress(issuer)} is an active issuer`);
 }
 
-async function checkNotRevoked(bundle, chain, contract, record) {
+export async function checkNotRevoked(bundle, chain, contract, record) {
   // Revocations are keyed by the issuer that anchored the root; the bundle's claim is the
   // fallback only when there is no anchor to say who that is.
   const found = anchored(record);

@@ -109,11 +109,21 @@ function inclusionProof(data) {
   return {leafIndex, treeSize, auditPath, root};
 }
 
+export const LEDGER_TARGET = 'ledger';
+export const EBSI_TIMESTAMP_TARGET = 'ebsi-timestamp';
+
 function anchorInfo(data) {
   require(isObject(data), 'anchor', 'an object');
   const names = ['chainId', 'contract', 'transactionHash', 'blockNumber', 'blockHash',
     'anchoredAt', 'issuer'];
-  exactKeys(data, names, 'anchor');
+  const hasTarget = Object.hasOwn(data, 'target');
+  require(!hasTarget || data.target === EBSI_TIMESTAMP_TARGET, 'anchor.target',
+    `${pyRepr(EBSI_TIMESTAMP_TARGET)}, or no target (the MicroCredentialLedger)`);
+  if(hasTarget) {
+    exactKeys(data, [...names, 'target', 'hashAlgorithmId'], 'anchor', ['ledger']);
+  } else {
+    exactKeys(data, names, 'anchor');
+  }
   for(const key of ['transactionHash', 'blockHash']) {
     require(TX32.test(String(data[key])), `anchor.${key}`, '0x + 64 lower-case hex');
   }
@@ -126,6 +136,10 @@ function anchorInfo(data) {
     anchoredAt: parseTime(data.anchoredAt, 'anchor.anchoredAt'),
     anchoredAtText: data.anchoredAt,
     issuer: address(data.issuer, 'anchor.issuer'),
+    target: hasTarget ? EBSI_TIMESTAMP_TARGET : LEDGER_TARGET,
+    hashAlgorithmId: hasTarget ? int(data.hashAlgorithmId, 'anchor.hashAlgorithmId') : null,
+    ledger: hasTarget && Object.hasOwn(data, 'ledger') && data.ledger !== null ?
+      address(data.ledger, 'anchor.ledger') : null,
   };
 }
 

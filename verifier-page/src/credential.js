@@ -5,7 +5,7 @@
 
 import {verifyBundle} from './bundle.js';
 import {didResolver} from './didweb.js';
-import {parseBundle} from './bundleformat.js';
+import {EBSI_TIMESTAMP_TARGET, parseBundle} from './bundleformat.js';
 import {canonicalize, checkContexts} from './jsonld.js';
 import {
   CHECK_NAMES, COMPONENT_DIGEST, COMPONENT_PROVIDED, CREDENTIAL_DIGEST, CREDENTIAL_ID,
@@ -15,6 +15,7 @@ import {cannotCheck, failed, passed, unparsableBundleReport} from './report.js';
 import {RpcError} from './rpc.js';
 import {ANCHOR_PROPERTY, verifyProof} from './signature.js';
 import {statusChecks} from './status.js';
+import {timestampDid} from './timestamped.js';
 import {errorText, hexOf, pyRepr, sha256, utf8} from './util.js';
 
 export const NOT_ANCHORED = `not anchored yet: no ${ANCHOR_PROPERTY}`;
@@ -156,18 +157,32 @@ function checkId(credentialId, bundle) {
 }
 
 async function checkIssuerDid(chain, bundle, issuer) {
-  const address = bundle.anchor.issuer;
+  const {anchor} = bundle;
+  const address = anchor.issuer;
   if(issuer === null) {
     return failed(ISSUER_DID, 'the credential names no issuer id');
   }
+  const declaredOnly = anchor.target === EBSI_TIMESTAMP_TARGET && anchor.ledger === null;
   let registered;
   try {
-    registered = await chain.registeredDid(
-      bundle.anchor.contract, address, bundle.anchor.blockNumber);
+    registered = declaredOnly ? await declaredDid(chain, bundle) : await chain.registeredDid(
+      anchor.ledger ?? anchor.contract, address, anchor.blockNumber);
   } catch(error) {
     const detail = `cannot read IssuerRegistered: ${errorText(error)}`;
     return error instanceof RpcError ?
       cannotCheck(ISSUER_DID, detail) : failed(ISSUER_DID, detail);
+  }
+  if(declaredOnly) {
+    // No registry to read: the sender's own declaration, said as such.
+    if(registered === null) {
+      return failed(ISSUER_DID, `no timestamp of the root by ${address} names an issuer DID`);
+    }
+    if(registered !== issuer) {
+      return failed(ISSUER_DID, `${address} declared ${registered} in the timestamp's data, ` +
+        `the credential's issuer is ${issuer}`);
+    }
+    return passed(ISSUER_DID, `${address} declared ${issuer} in the timestamp's data (its ` +
+      'own declaration; EBSI\'s Trusted Issuers Registry is not consulted)');
   }
   if(registered === null) {
     return failed(ISSUER_DID, `${address} was never registered on the contract`);
@@ -177,6 +192,15 @@ async function checkIssuerDid(chain, bundle, issuer) {
       `${address} is registered as ${registered}, the credential's issuer is ${issuer}`);
   }
   return passed(ISSUER_DID, `${address} is registered as ${issuer}`);
+}
+
+/** The DID the root's timestamp declares, when its sender is the bundle's issuer. */
+async function declaredDid(chain, bundle) {
+  const record = await chain.getTimestamp(bundle.anchor.contract, bundle.proof.root);
+  if(!record.exists || record.timestampedBy.toLowerCase() !== bundle.anchor.issuer.toLowerCase()) {
+    return null;
+  }
+  return timestampDid(record);
 }
 
 function listedComponents(document) {

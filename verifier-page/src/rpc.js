@@ -24,6 +24,9 @@ export function eventTopic(signature) {
 
 export const ROOT_ANCHORED_TOPIC = eventTopic('RootAnchored(bytes32,address,uint64)');
 const ISSUER_REGISTERED_TOPIC = eventTopic('IssuerRegistered(address,string)');
+export const TIMESTAMPED_HASHES_TOPIC =
+  eventTopic('TimestampedHashes(bytes32[],uint256[],bytes[],bytes[])');
+const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
 
 function word(hex) {
   return hex.replace(/^0x/, '').toLowerCase().padStart(64, '0');
@@ -123,6 +126,23 @@ export class ChainReader {
     return [Number(uint(out[0])), Number(uint(out[1]))];
   }
 
+  /** getTimestamp(hashValue) of EBSI's Timestamp interface: {hashAlgorithmId, hashValue,
+   * timestampedBy, blockNumber, data, exists} (zeros when never timestamped). */
+  async getTimestamp(contract, hashValue) {
+    const padded = hexOf(hashValue).padEnd(Math.ceil(hashValue.length / 32) * 64, '0');
+    const out = words(await this.ethCall(contract, selector('getTimestamp(bytes)') +
+      word('20') + word(hashValue.length.toString(16)) + padded));
+    const timestampedBy = addressOf(out[2]);
+    return {
+      hashAlgorithmId: uint(out[0]),
+      hashValue: dynamicBytes(out, 1),
+      timestampedBy,
+      blockNumber: Number(uint(out[3])),
+      data: dynamicBytes(out, 4),
+      exists: timestampedBy !== ZERO_ADDRESS,
+    };
+  }
+
   /** The block, or null when there is none. */
   async block(number) {
     return this.call('eth_getBlockByNumber', ['0x' + number.toString(16), false]);
@@ -145,6 +165,31 @@ export class ChainReader {
     }
     return decodeString(live[live.length - 1].data);
   }
+}
+
+/** The `bytes` whose offset sits in word `at` of an ABI-encoded tuple. */
+function dynamicBytes(out, at) {
+  const offset = Number(uint(out[at])) / 32;
+  if(!Number.isInteger(offset) || offset >= out.length) {
+    throw new DecodeError('a bytes value outside the returned data');
+  }
+  const length = Number(uint(out[offset]));
+  const bytes = bytesOfHex(out.slice(offset + 1).join('')).slice(0, length);
+  if(bytes.length !== length) {
+    throw new DecodeError('a truncated bytes value in the returned data');
+  }
+  return bytes;
+}
+
+/** The timestamp ids (bytes32[], the first argument) of a TimestampedHashes log's data. */
+export function timestampIdsOf(data) {
+  const out = words(data);
+  const offset = Number(uint(out[0])) / 32;
+  const count = Number(uint(out[offset]));
+  if(!Number.isInteger(offset) || offset + count >= out.length) {
+    throw new DecodeError('a truncated TimestampedHashes event');
+  }
+  return out.slice(offset + 1, offset + 1 + count);
 }
 
 /** An ABI-encoded `string` (the event's one non-indexed argument). */
