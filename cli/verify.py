@@ -7,9 +7,10 @@ file, the node's settings, the data directory's development chain); the contract
 the one the bundle names, read through the committed ABI. A credential is checked by
 :func:`node.verifier.credential.verify_credential_file` (signature, issuer, digest, id,
 then the chain checks of its ``anchorProof``), with its stack of components as a tree
-when their copies are given with ``--component``. Exit 0 when every check passes, 1
-when any fails (a bundle that does not parse fails ``bundle.format``), 2 for usage
-errors.
+when their copies are given with ``--component``; a credential held apart from its proof
+bundle is checked with ``--bundle`` as if the bundle were its ``anchorProof``. Exit 0 when
+every check passes, 1 when any fails (a bundle that does not parse fails
+``bundle.format``), 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -103,28 +104,64 @@ def _verify_bundle_document(document: Any, endpoints: ChainEndpoints) -> Verific
     return MultiChainReader(endpoints).verify_bundle(bundle)
 
 
+def _option_document(option: str, file: Path) -> Any:
+    """The JSON document in the file given with ``option``; a usage error if there is none."""
+    if str(file) == "-":
+        raise _UsageError(f"{option} takes a file; only FILE may be - (stdin)")
+    try:
+        return _document(_read_input(file))
+    except (ValueError, RecursionError) as exc:
+        raise _UsageError(f"{option} {file}: not UTF-8 JSON: {exc}") from None
+
+
 def _component_documents(files: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
     """The learner's copies given with --component; a file that is not one is a usage error."""
     documents = []
     for file in files:
-        if str(file) == "-":
-            raise _UsageError("--component takes a file; only FILE may be - (stdin)")
-        try:
-            document = _document(_read_input(file))
-        except (ValueError, RecursionError) as exc:
-            raise _UsageError(f"--component {file}: not UTF-8 JSON: {exc}") from None
+        document = _option_document("--component", file)
         if not _is_credential(document):
             raise _UsageError(f"--component {file}: not a credential (no @context)")
         documents.append((file, document))
     return documents
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether two parsed JSON values are the same JSON (key order aside; true is not 1)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same_json, a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
+
+
+def _with_bundle(document: dict[str, Any], file: Path) -> dict[str, Any]:
+    """The credential ``document`` with the proof bundle in ``file`` as its ``anchorProof``,
+    as the learner's copy carries it; a usage error when the two do not go together."""
+    from mcledger.node.credentials.dataintegrity import ANCHOR_PROPERTY
+
+    bundle = _option_document("--bundle", file)
+    if _is_credential(bundle):
+        raise _UsageError(f"--bundle {file}: a credential (it has an @context), not a proof bundle")
+    if ANCHOR_PROPERTY in document and not _same_json(document[ANCHOR_PROPERTY], bundle):
+        raise _UsageError(
+            f"the credential already has an {ANCHOR_PROPERTY}, and it differs from --bundle"
+            f" {file}: give the credential without it, or leave out --bundle"
+        )
+    return {**document, ANCHOR_PROPERTY: bundle}
+
+
 def verify_file(
-    raw: bytes, endpoints: ChainEndpoints, components: list[Path] | None = None
+    raw: bytes,
+    endpoints: ChainEndpoints,
+    components: list[Path] | None = None,
+    bundle: Path | None = None,
 ) -> VerificationReport | CredentialReport:
     """Verify the credential or proof bundle in ``raw``, each bundle against the chain
     ``endpoints`` gives for its chain id; a credential's stack with the learner's copies
-    of its ``components``. ChainLookupError when a bundle's chain has no endpoint."""
+    of its ``components``, and with the proof ``bundle`` held apart from it as its
+    ``anchorProof``. ChainLookupError when a bundle's chain has no endpoint."""
     from mcledger.node.verifier.chains import MultiChainReader
     from mcledger.node.verifier.credential import verify_credential_file
     from mcledger.node.verifier.report import unparsable_bundle_report
@@ -132,11 +169,21 @@ def verify_file(
     try:
         document = _document(raw)
     except (ValueError, RecursionError) as exc:
+        if bundle is not None:
+            raise _UsageError(
+                f"--bundle goes with a credential; FILE is not UTF-8 JSON: {exc}"
+            ) from None
         return unparsable_bundle_report(f"the proof bundle is not UTF-8 JSON: {exc}")
     if not _is_credential(document):
+        if bundle is not None:
+            raise _UsageError(
+                "--bundle goes with a credential; FILE is a proof bundle (verify it alone)"
+            )
         if components:
             raise _UsageError("--component goes with a credential, not with a proof bundle")
         return _verify_bundle_document(document, endpoints)
+    if bundle is not None:
+        document = _with_bundle(document, bundle)
     given = _component_documents(components or [])
     report = verify_credential_file(
         document, MultiChainReader(endpoints), [doc for _, doc in given]
@@ -226,20 +273,29 @@ def verify_command(
             show_default=False,
         ),
     ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="The credential's proof bundle, when FILE is the credential without its"
+            " anchorProof: verified as if it were that anchorProof.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Verify a credential or a proof bundle against the chain: signature, issuer, digest,
     inclusion, anchor, revocation; a stack of credentials as a tree.
 
     Every check is printed by name with PASS or FAIL. Exits 0 when all pass, 1 when
-    any fails (in a stack: anywhere in the tree), 2 when a file cannot be read or no
-    RPC URL is configured for a bundle's chain id.
+    any fails (in a stack: anywhere in the tree), 2 when a file cannot be read, --bundle
+    does not go with FILE, or no RPC URL is configured for a bundle's chain id.
     """
     from mcledger.node.verifier.chains import ChainLookupError
     from mcledger.node.verifier.report import CredentialReport
 
     try:
         raw = _read_input(file)
-        report = verify_file(raw, chain_endpoints(rpc, data_dir), components)
+        report = verify_file(raw, chain_endpoints(rpc, data_dir), components, bundle)
     except (_UsageError, ChainLookupError) as exc:
         stderr.print(f"[red]error:[/] {_escape(str(exc))}", markup=True)
         raise typer.Exit(2) from None

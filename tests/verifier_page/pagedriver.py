@@ -46,22 +46,34 @@ def open_page(page: Any, url: str) -> None:
 
 
 def verify_file_in_page(
-    page: Any, file: Path, components: Sequence[Path] = (), *, timeout: float = 30000
+    page: Any,
+    file: Path,
+    components: Sequence[Path] = (),
+    *,
+    bundle: Path | None = None,
+    timeout: float = 30000,
 ) -> dict[str, Any]:
-    """Pick ``file`` (and the component copies) in the page; what it shows once done."""
+    """Pick ``file`` (and the component copies, and its separate proof bundle) in the page;
+    what it shows once done."""
     page.evaluate("() => { delete document.body.dataset.state; }")
     if components:
         page.set_input_files("#components", [str(path) for path in components])
+    if bundle is not None:
+        page.set_input_files("#bundle", str(bundle))
     page.set_input_files("#file", str(file))
     page.wait_for_selector("body[data-state='done']", timeout=timeout)
     shown: dict[str, Any] = page.evaluate(READ_REPORT)
     return shown
 
 
-def cli_report(file: Path, rpc_url: str, components: Sequence[Path] = ()) -> dict[str, Any]:
+def cli_report(
+    file: Path, rpc_url: str, components: Sequence[Path] = (), bundle: Path | None = None
+) -> dict[str, Any]:
     """`mcledger verify FILE --json` on the same input: the command itself, run in this
     process (an interpreter per case would cost seconds of imports and cold caches)."""
     args = [arg for path in components for arg in ("--component", str(path))]
+    if bundle is not None:
+        args += ["--bundle", str(bundle)]
     done = CliRunner().invoke(
         build_app("verify"), ["verify", str(file), *args, "--rpc", rpc_url, "--json"]
     )

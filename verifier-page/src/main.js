@@ -1,5 +1,5 @@
-// The verifier page: input (drop, pick, paste, or ?url=<learner link>), the checks, and
-// what they found. Configuration (chain id -> RPC URL, the node's next anchoring) comes
+// The verifier page: input (drop, pick, paste, or ?url=<learner link>; the components of a
+// stack; the proof bundle of a credential held without it), the checks, and what they found. Configuration (chain id -> RPC URL, the node's next anchoring) comes
 // from the JSON data block the node or `mcledger verifier export` wrote into the page;
 // the user may change the RPC URLs. Nothing is uploaded: the page fetches only status
 // lists, revocation history, the chain's RPC and the node's public configuration.
@@ -7,7 +7,7 @@
 import {fetchJson, MAX_JSON_BYTES, readCapped} from './fetch.js';
 import {label, LABELS, LANGUAGES} from './labels.js';
 import {el, renderCredential, renderQr, renderReport, renderVerdict} from './render.js';
-import {InputError, verifyInput} from './verify.js';
+import {InputError, sortDropped, verifyInput} from './verify.js';
 
 const STATUS_LIST_PATH = '/v1/status-lists/';
 
@@ -17,6 +17,9 @@ const state = {
   config: {},
   main: null, // {bytes, name}
   components: [], // [{bytes, name}]
+  bundle: null, // {bytes, name}: the separate proof bundle picked in its input
+  droppedBundle: null, // {bytes, name}: the one dropped with the credential, if any
+  openedForPrint: [], // the <details> opened to print, closed again after
   link: null,
   running: 0,
 };
@@ -112,8 +115,9 @@ async function run() {
   const started = performance.now();
   let report;
   try {
+    const bundle = state.droppedBundle ?? state.bundle;
     report = await verifyInput(state.main.bytes, state.components.map(c => c.bytes), {
-      rpcUrls: state.rpcUrls, fetchJson,
+      rpcUrls: state.rpcUrls, fetchJson, bundleBytes: bundle ? bundle.bytes : null,
     });
   } catch(error) {
     if(ticket !== state.running) {
@@ -152,7 +156,7 @@ function draw() {
   const view = $('credential');
   view.replaceChildren();
   if(report.kind === 'credential' && report.document) {
-    view.append(renderCredential(report.document, state.lang));
+    view.append(renderCredential(report.document, state.lang, report.components));
     if(state.link) {
       view.append(el('figure', {class: 'qr-figure'}, renderQr(pageLink(), state.lang),
         el('figcaption', {}, label(state.lang, 'qrCode'))));
@@ -221,11 +225,13 @@ function wireInput() {
   zone.addEventListener('drop', async event => {
     event.preventDefault();
     zone.classList.remove('dragging');
-    const [file, ...more] = event.dataTransfer.files;
-    if(file) {
-      state.main = await fileBytes(file);
-      if(more.length) {
-        state.components = await Promise.all(more.map(fileBytes));
+    const files = await Promise.all([...event.dataTransfer.files].map(fileBytes));
+    if(files.length) {
+      const {main, bundle, components} = sortDropped(files);
+      state.main = main;
+      state.droppedBundle = bundle;
+      if(components.length) {
+        state.components = components;
       }
       state.link = null;
       run();
@@ -234,6 +240,7 @@ function wireInput() {
   picker.addEventListener('change', async () => {
     if(picker.files.length) {
       state.main = await fileBytes(picker.files[0]);
+      state.droppedBundle = null;
       state.link = null;
       run();
     }
@@ -242,11 +249,17 @@ function wireInput() {
     state.components = await Promise.all([...event.target.files].map(fileBytes));
     rerun();
   });
+  $('bundle').addEventListener('change', async event => {
+    const [file] = event.target.files;
+    state.bundle = file ? await fileBytes(file) : null;
+    rerun();
+  });
   $('input-form').addEventListener('submit', event => {
     event.preventDefault();
     const pasted = $('paste').value;
     if(pasted.trim()) {
       state.main = {bytes: new TextEncoder().encode(pasted), name: 'pasted'};
+      state.droppedBundle = null;
       state.link = null;
     }
     rerun();
@@ -254,9 +267,12 @@ function wireInput() {
   $('clear').addEventListener('click', () => {
     state.main = null;
     state.components = [];
+    state.bundle = null;
+    state.droppedBundle = null;
     state.report = null;
     $('paste').value = '';
     $('components').value = '';
+    $('bundle').value = '';
     picker.value = '';
     for(const id of ['verdict', 'credential', 'report']) {
       $(id).replaceChildren();
@@ -277,6 +293,23 @@ function wireInput() {
   });
 }
 
+/** Printing shows every check's detail: the closed <details> of the result open for the
+ * print and close again after it. */
+function wirePrinting() {
+  window.addEventListener('beforeprint', () => {
+    for(const details of document.querySelectorAll('#result details:not([open])')) {
+      details.open = true;
+      state.openedForPrint.push(details);
+    }
+  });
+  window.addEventListener('afterprint', () => {
+    for(const details of state.openedForPrint) {
+      details.open = false;
+    }
+    state.openedForPrint = [];
+  });
+}
+
 function start() {
   state.config = readConfig();
   const urls = state.config.rpcUrls;
@@ -284,6 +317,7 @@ function start() {
   const wanted = (navigator.language || 'en').slice(0, 2);
   state.lang = LABELS[wanted] ? wanted : 'en';
   wireInput();
+  wirePrinting();
   $('language').value = state.lang;
   applyLabels();
   if(!window.isSecureContext || !window.crypto || !window.crypto.subtle) {

@@ -26,14 +26,15 @@ export function el(tag, attributes = {}, ...children) {
 }
 
 const MARKS = {[PASSED]: '✓', [FAILED]: '✗', [CANNOT_CHECK]: '?'};
+const VERDICT_LABELS = {[PASSED]: 'verified', [FAILED]: 'notVerified',
+  [CANNOT_CHECK]: 'cannotCheck'};
 
 /** The verdict banner: verified, not verified, or cannot check, and why in one line. */
 export function renderVerdict(report, lang, {elapsedMs, anchoringAt} = {}) {
   const outcome = verdict(report);
   const checks = [...walk(report)].flatMap(r => r.checks);
   const notPassed = checks.filter(c => !c.passed).length;
-  const heading = {[PASSED]: 'verified', [FAILED]: 'notVerified',
-    [CANNOT_CHECK]: 'cannotCheck'}[outcome];
+  const heading = VERDICT_LABELS[outcome];
   const text = {
     [PASSED]: label(lang, 'verifiedText'),
     [FAILED]: label(lang, 'notVerifiedText', {
@@ -111,13 +112,13 @@ function row(lang, key, value) {
   return [el('dt', {}, label(lang, key)), el('dd', {'data-field': key}, shown)];
 }
 
-/** The credential as a person reads it: what was achieved, by whom, from whom, when. */
-export function renderCredential(credential, lang) {
-  const subject = first(credential.credentialSubject) || {};
-  const achievement = (subject && subject.achievement) || {};
-  const issuer = typeof credential.issuer === 'object' && credential.issuer ?
-    credential.issuer : {};
-  const eqf = text(achievement.eqfLevel);
+function achievementOf(credential) {
+  const subject = first(credential.credentialSubject);
+  return (subject && typeof subject === 'object' && subject.achievement) || {};
+}
+
+/** "3 ECTS, 75 hours": the achievement's notional workload, as far as it says. */
+function workloadOf(achievement, lang) {
   const workload = [];
   if(text(achievement.creditsAvailable)) {
     workload.push(label(lang, 'ects', {n: text(achievement.creditsAvailable)}));
@@ -126,6 +127,59 @@ export function renderCredential(credential, lang) {
   if(hours) {
     workload.push(label(lang, 'hours', {n: hours[1]}));
   }
+  return workload.join(', ');
+}
+
+/** One entry of a stack's components: its id and digest as the stack lists them and, when
+ * its learner's copy was given (`report`, the component's verification), its title,
+ * workload and verdict. */
+function renderComponentEntry(entry, report, lang) {
+  const isEntry = entry !== null && typeof entry === 'object' && !Array.isArray(entry);
+  const id = isEntry ? text(entry.id) : null;
+  const copy = report && report.document;
+  const outcome = copy ? verdict(report) : null;
+  const achievement = copy ? achievementOf(copy) : {};
+  return el('li', {class: 'component-entry', 'data-component-id': id ?? '',
+    'data-outcome': outcome},
+  copy ? el('p', {class: 'component-title', 'data-field': 'title'},
+    text(achievement.name) || text(copy.name) || label(lang, 'credential')) : null,
+  el('dl', {},
+    row(lang, 'componentId', el('code', {}, id ?? label(lang, 'noId'))),
+    row(lang, 'componentDigest', isEntry && text(entry.digest) ?
+      el('code', {}, text(entry.digest)) : null),
+    copy ? row(lang, 'workload', workloadOf(achievement, lang)) : [],
+    copy ? row(lang, 'componentVerification', el('span', {class: `component-${outcome}`},
+      el('span', {'aria-hidden': 'true'}, MARKS[outcome]), ' ',
+      label(lang, VERDICT_LABELS[outcome]))) : []),
+  copy ? null : el('p', {class: 'help'}, label(lang, 'componentNotGiven')));
+}
+
+/** The components a stack lists (on its first subject, as the view shows it), each with
+ * what its learner's copy, if given, verified to (`reports`: the report's components). */
+function renderComponents(credential, reports, lang) {
+  const subject = first(credential.credentialSubject);
+  const entries = subject && typeof subject === 'object' && Array.isArray(subject.components) ?
+    subject.components : [];
+  if(!entries.length) {
+    return null;
+  }
+  const reportOf = entry => {
+    const id = entry !== null && typeof entry === 'object' ? text(entry.id) : null;
+    return id === null ? null : reports.find(report => report.id === id) ?? null;
+  };
+  return el('section', {class: 'credential-components'},
+    el('h3', {}, label(lang, 'componentsTitle')),
+    el('ol', {}, entries.map(entry => renderComponentEntry(entry, reportOf(entry), lang))));
+}
+
+/** The credential as a person reads it: what was achieved, by whom, from whom, when; and a
+ * stack's components, with what their copies (`components`, the report's) verified to. */
+export function renderCredential(credential, lang, components = []) {
+  const subject = first(credential.credentialSubject) || {};
+  const achievement = achievementOf(credential);
+  const issuer = typeof credential.issuer === 'object' && credential.issuer ?
+    credential.issuer : {};
+  const eqf = text(achievement.eqfLevel);
   const accreditation = issuer.qualityAccreditation || {};
   const qa = [text(achievement.qualityAssurance), text(accreditation.register),
     text(accreditation.identifier)].filter(Boolean).join(' · ');
@@ -144,14 +198,15 @@ export function renderCredential(credential, lang) {
       row(lang, 'qualityAssurance', qa),
       row(lang, 'eqfLevel', eqf ? eqf.replace(/^.*\//, '') : null),
       row(lang, 'nqfLevel', text(achievement.nqfLevel)),
-      row(lang, 'workload', workload.join(', ')),
+      row(lang, 'workload', workloadOf(achievement, lang)),
       row(lang, 'learningOutcomes', outcomes),
       row(lang, 'assessment', text(achievement.assessmentType)),
       row(lang, 'participation', text(achievement.participationForm)),
       row(lang, 'awarded', text(credential.awardedDate) ?
         credential.awardedDate.slice(0, 10) : null),
       row(lang, 'place', text(subject.awardingPlace)),
-      row(lang, 'grade', grade && text(grade.value))));
+      row(lang, 'grade', grade && text(grade.value))),
+    renderComponents(credential, components, lang));
 }
 
 /** A QR code of `link`, drawn as SVG rectangles. */
