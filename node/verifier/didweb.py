@@ -4,7 +4,8 @@ resolved by fetching its DID document.
 did:web (W3C CCG "did:web Method Specification"): ``did:web:<host>[%3A<port>][:<path>…]``
 names the document at ``https://<host>[:<port>]/.well-known/did.json``, or, with a path,
 ``https://<host>[:<port>]/<path>/did.json``. Here the document is fetched with a 10 s
-timeout and a 256 KiB cap, over https only, except for a loopback host (``localhost``,
+timeout and a 256 KiB cap, over https only (a redirect to http is refused), except for a
+loopback host (``localhost``,
 ``127.0.0.0/8``), which is fetched over http: a node under test or on the
 verifier's own machine. The key is the document's verification method the proof names:
 it must be a ``Multikey`` with an Ed25519 ``publicKeyMultibase``, controlled by the DID
@@ -56,7 +57,7 @@ FetchDocument = Callable[[str], Mapping[str, Any]]
 KeyResolver = Callable[[str], bytes]
 
 fetch_did_document: FetchDocument = partial(
-    fetch_json, max_bytes=DID_DOCUMENT_MAX_BYTES, accept=DID_ACCEPT
+    fetch_json, max_bytes=DID_DOCUMENT_MAX_BYTES, accept=DID_ACCEPT, no_downgrade=True
 )
 
 

@@ -40,22 +40,48 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+class _NoDowngradeRedirects(_HttpOnlyRedirects):
+    """For documents wanted over https (a did:web DID document): a redirect from https to
+    plain http is refused."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        was_https = urlsplit(req.full_url).scheme.lower() == "https"
+        if was_https and urlsplit(newurl).scheme.lower() != "https":
+            raise StatusFetchError(f"redirected from https to a URL that is not https: {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+_NO_DOWNGRADE_OPENER = urllib.request.build_opener(_NoDowngradeRedirects)
 
 
 JSON_ACCEPT = "application/vc+ld+json, application/ld+json, application/json"
 
 
 def fetch_json(
-    url: str, *, max_bytes: int = STATUS_LIST_MAX_BYTES, accept: str = JSON_ACCEPT
+    url: str,
+    *,
+    max_bytes: int = STATUS_LIST_MAX_BYTES,
+    accept: str = JSON_ACCEPT,
+    no_downgrade: bool = False,
 ) -> dict[str, Any]:
     """GET ``url`` (http or https only) with a 10 s timeout and a cap of ``max_bytes`` (2 MiB
-    by default); the JSON object it serves. Raises StatusFetchError on any failure."""
+    by default); the JSON object it serves. With ``no_downgrade`` an https URL may not
+    redirect to http. Raises StatusFetchError on any failure."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise StatusFetchError(f"not an http(s) URL: {url}")
     request = urllib.request.Request(url, headers={"Accept": accept})
     try:
-        with _OPENER.open(request, timeout=STATUS_FETCH_TIMEOUT) as response:
+        opener = _NO_DOWNGRADE_OPENER if no_downgrade else _OPENER
+        with opener.open(request, timeout=STATUS_FETCH_TIMEOUT) as response:
             body = response.read(max_bytes + 1)
     except StatusFetchError:
         raise

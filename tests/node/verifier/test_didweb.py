@@ -221,3 +221,20 @@ def test_a_credential_signed_by_a_did_web_issuer_verifies_through_its_document(
     signature = report.check("credential.signature")
     assert not signature.passed
     assert signature.detail == "proof.proofValue: the signature does not match"
+
+
+def test_a_did_document_fetched_over_https_may_not_redirect_to_http() -> None:
+    """The redirect rule of the DID document fetch (an https server here would need a
+    certificate the test machine trusts): https → http is refused, https → https and a
+    loopback http → http redirect are followed."""
+    import urllib.request
+
+    from mcledger.node.verifier.fetch import StatusFetchError, _NoDowngradeRedirects
+
+    handler = _NoDowngradeRedirects()
+    secure = urllib.request.Request("https://uni.example.lv/.well-known/did.json")
+    with pytest.raises(StatusFetchError, match="redirected from https to a URL that is not https"):
+        handler.redirect_request(secure, None, 302, "Found", {}, "http://uni.example.lv/did.json")
+    assert handler.redirect_request(secure, None, 302, "Found", {}, "https://b.example/d.json")
+    loopback = urllib.request.Request("http://127.0.0.1:8000/.well-known/did.json")
+    assert handler.redirect_request(loopback, None, 302, "Found", {}, "http://127.0.0.1:8000/x")
