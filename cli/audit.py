@@ -52,11 +52,15 @@ def audit_command(
     it sent with no event (index-only), fields that differ (tree size, issuer,
     transaction, block, revocation reason and time: a backdated revocation shows as
     revokedAt), and batches whose stored digests no longer hash to their root
-    (tree-mismatch). Exits 1 on any finding, 2 on a usage error.
+    (tree-mismatch). With a Timestamp contract (MCLEDGER_TIMESTAMP_CONTRACT, else the one
+    deployment.json records, else the newest the index's batches name), its
+    TimestampedHashes events are reconciled the same way with the batches timestamped
+    there (also the DID and hash algorithm). Exits 1 on any finding, 2 on a usage error.
     """
     from mcledger.anchoring.ledger import LedgerContract
+    from mcledger.anchoring.timestamp import TimestampContract
     from mcledger.contracts.toolchain import load_artifact
-    from mcledger.node.revocation.audit import DEFAULT_MAX_LAG, audit_index
+    from mcledger.node.revocation.audit import DEFAULT_MAX_LAG, audit_index, timestamp_contracts
     from mcledger.node.revocation.findings import KINDS
     from mcledger.node.runtime.chain_setup import (
         DEPLOYMENT_FILE,
@@ -86,18 +90,37 @@ def audit_command(
     if from_block is None:
         same = deployment is not None and deployment.contract.lower() == address.lower()
         from_block = deployment.block_number if same and deployment else 0
+        if same and deployment and deployment.timestamp_block_number is not None:
+            from_block = min(from_block, deployment.timestamp_block_number)
     head = client.block_number()
     if from_block > head:
         raise _usage(f"--from-block {from_block} is past the chain head ({head})")
-
     if max_lag is None:
         max_lag = max(DEFAULT_MAX_LAG, 3 * settings.revocation_interval)
-    ledger = LedgerContract(client, address, load_artifact()["abi"])
+
     engine = open_engine(settings)
     try:
+        stamped_at = settings.timestamp_contract or (
+            deployment.timestamp_contract if deployment else None
+        )
+        if stamped_at is None:  # the newest the index's batches were timestamped on, if any
+            stamped_at = next(reversed(timestamp_contracts(engine)), None)
+        if stamped_at is not None and not client.code_at(stamped_at):
+            raise _usage(f"no Timestamp contract at {stamped_at} on chain {client.chain_id}")
+        ledger = LedgerContract(client, address, load_artifact()["abi"])
+        timestamps = (
+            TimestampContract(client, stamped_at, load_artifact("EbsiTimestamp")["abi"])
+            if stamped_at is not None
+            else None
+        )
         if json_out or head - from_block < CHUNK:
             report = audit_index(
-                engine, ledger, from_block=from_block, to_block=head, max_lag=max_lag
+                engine,
+                ledger,
+                from_block=from_block,
+                to_block=head,
+                timestamps=timestamps,
+                max_lag=max_lag,
             )
         else:
             from rich.progress import (
@@ -109,7 +132,10 @@ def audit_command(
             )
 
             with Progress(
-                TextColumn("reading RootAnchored and CredentialRevoked events"),
+                TextColumn(
+                    "reading RootAnchored and CredentialRevoked events"
+                    + (", then TimestampedHashes" if timestamps is not None else "")
+                ),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
@@ -126,6 +152,7 @@ def audit_command(
                     ledger,
                     from_block=from_block,
                     to_block=head,
+                    timestamps=timestamps,
                     chunk=CHUNK,
                     progress=progress,
                     max_lag=max_lag,
@@ -145,7 +172,15 @@ def audit_command(
         )
         summary.add_row("RootAnchored events read", str(report.events_read))
         summary.add_row("  by other issuers", str(report.foreign_events))
+        if report.timestamp_contract is not None:
+            summary.add_row(f"TimestampedHashes of {report.timestamp_contract}", "")
+            summary.add_row("  hashes timestamped", str(report.timestamps_read))
+            summary.add_row("  by other senders", str(report.foreign_timestamps))
         summary.add_row("confirmed batches checked", str(report.batches_checked))
+        if report.batches_elsewhere:
+            summary.add_row(
+                "  not checked: anchored on a contract not read", str(report.batches_elsewhere)
+            )
         summary.add_row("CredentialRevoked events read", str(report.revocation_events_read))
         summary.add_row("  by other issuers", str(report.foreign_revocations))
         summary.add_row("revocations checked", str(report.revocations_checked))

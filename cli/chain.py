@@ -36,6 +36,19 @@ def _status(context: ChainContext) -> dict[str, Any]:
         "issuerAddress": issuer.address,
         "issuerRegistered": ledger.is_issuer(issuer.address) if ledger else False,
         "ownChain": context.anvil is not None,
+    } | _target_status(context)
+
+
+def _target_status(context: ChainContext) -> dict[str, Any]:
+    """The anchor target's part of the status: nothing more for the ledger (as before)."""
+    settings = context.settings
+    if settings.anchor_target == "ledger":
+        return {}
+    timestamps = context.timestamps
+    return {
+        "anchorTarget": settings.anchor_target,
+        "timestampContract": timestamps.address if timestamps else None,
+        "hashAlgorithmId": settings.timestamp_hash_algorithm_id,
     }
 
 
@@ -55,8 +68,13 @@ def _print_status(status: dict[str, Any], as_json: bool, title: str) -> None:
         "issuerId": "local issuer",
         "issuerAddress": "issuer address",
         "issuerRegistered": "issuer registered",
+        "anchorTarget": "anchor target",
+        "timestampContract": "Timestamp contract",
+        "hashAlgorithmId": "SHA-256 algorithm id",
     }
     for key, label in labels.items():
+        if key not in status:
+            continue
         value = status[key]
         table.add_row(label, "-" if value is None else str(value))
     console.print(table)
@@ -134,12 +152,17 @@ def chain_deploy(
     """Deploy the contract with the admin key and register the local issuer (both once;
     running it again changes nothing). On a development chain the keys are funded.
 
+    With MCLEDGER_ANCHOR_TARGET=ebsi-timestamp and no MCLEDGER_TIMESTAMP_CONTRACT, our
+    EbsiTimestamp is deployed once beside the contract too (set MCLEDGER_TIMESTAMP_CONTRACT
+    to its address for a node outside development mode).
+
     On a real network, fund the admin and issuer addresses first (`mcledger chain status`
     shows them); the keys stay in the encrypted keystore under DATA_DIR/keys (passphrase:
     MCLEDGER_KEY_PASSWORD).
     """
     from mcledger.node.runtime.chain_setup import (
         deploy_contract,
+        deploy_timestamp_contract,
         fund_dev_accounts,
         open_chain,
         register_local_issuer,
@@ -158,6 +181,10 @@ def chain_deploy(
         else:
             ledger = deploy_contract(context)
             message = f"deployed at {ledger.address}"
+        timestamped = settings.anchor_target == "ebsi-timestamp"
+        if timestamped and settings.timestamp_contract is None and context.timestamps is None:
+            timestamps = deploy_timestamp_contract(context)
+            message += f"; EbsiTimestamp deployed at {timestamps.address}"
         if register:
             did = register_local_issuer(context, ledger)
             message += f"; issuer {settings.issuer_id} registered as {did}"

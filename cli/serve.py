@@ -56,9 +56,15 @@ def serve_command(
         )
         url = f"http://{settings.host}:{settings.port}"
         console.print(f"mcledger node at [bold]{url}[/] (API docs: {url}/docs)")
+        target = node.anchorer.target
         console.print(
             f"chain {node.chain.client.rpc_url} (id {node.chain.client.chain_id}), "
             f"contract {node.anchorer.ledger.address}"
+            + (
+                ""
+                if target is node.anchorer.ledger_target
+                else f"; roots timestamped at {target.contract.address} ({target.name})"
+            )
         )
         next_run = scheduler.next_run_at()
         console.print(f"next scheduled anchoring: {next_run.isoformat() if next_run else '-'}")

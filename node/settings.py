@@ -6,6 +6,7 @@ setting receives this object (or a value from it) explicitly.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -57,6 +58,23 @@ class Settings(BaseSettings):
         "finds the chain a proof bundle names",
     )
     contract_address: str | None = Field(None, description="the deployed MicroCredentialLedger")
+    anchor_target: Literal["ledger", "ebsi-timestamp"] = Field(
+        "ledger",
+        description="where batch roots go: `anchor(root, size)` on the MicroCredentialLedger, or "
+        "`timestampHashes` on a contract with EBSI's Timestamp interface (the ledger stays "
+        "beside it for the issuer registry and revocations)",
+    )
+    timestamp_contract: str | None = Field(
+        None,
+        description="the Timestamp contract (ebsi-timestamp): required outside development "
+        "mode, where the node deploys its own EbsiTimestamp once",
+    )
+    timestamp_hash_algorithm_id: int = Field(
+        1,
+        ge=1,
+        le=2**63 - 1,  # the index keeps it in a BIGINT
+        description="the id the Timestamp contract gives SHA-256 (1 in our EbsiTimestamp)",
+    )
     confirmations: int = Field(1, ge=1, description="blocks before an anchor counts as confirmed")
     tx_timeout: float = Field(120.0, gt=0, description="seconds to wait for a receipt")
     database_url: str | None = Field(
@@ -138,6 +156,15 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("timestamp_contract")
+    @classmethod
+    def _contract_address(cls, value: str | None) -> str | None:
+        # ConfigurationError, not ValueError: one line naming the setting, not pydantic's.
+        problem = None if value is None else address_problem(value)
+        if problem is not None:
+            raise ConfigurationError(f"MCLEDGER_TIMESTAMP_CONTRACT: {problem}")
+        return value
+
     @field_validator("verifier_rpc_urls")
     @classmethod
     def _publishable_rpc_urls(cls, value: dict[int, str]) -> dict[int, str]:
@@ -203,6 +230,19 @@ def listen_url(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is not a contract address (0x and 40 hex digits; mixed case only with
+    a valid EIP-55 checksum), or None."""
+    from eth_utils import is_checksum_address
+
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+        return f"{address!r} is not an address (0x and 40 hex digits)"
+    mixed = address[2:] not in (address[2:].lower(), address[2:].upper())
+    if mixed and not is_checksum_address(address):
+        return f"{address} has a bad EIP-55 checksum (mixed case must be checksummed)"
+    return None
 
 
 def public_url_problem(url: str) -> str | None:

@@ -81,7 +81,18 @@ class Batch(SQLModel, table=True):
     root: str | None = Field(default=None, unique=True, max_length=64)
     tile_height: int
     sealed_at: datetime = Field(default_factory=utcnow)
-    # The confirmed anchor (filled when state becomes confirmed).
+    # Where the root goes, fixed when the batch is sealed (node/pipeline/targets.py):
+    # "ledger" (the MicroCredentialLedger) or "ebsi-timestamp" (EBSI's Timestamp interface,
+    # with the contract, hash algorithm id, the DID in the timestampData and the ledger
+    # beside it; NULL for "ledger").
+    target: str = Field(
+        default="ledger", max_length=16, sa_column_kwargs={"server_default": "ledger"}
+    )
+    hash_algorithm_id: int | None = Field(default=None, sa_column=_big())
+    issuer_did: str | None = Field(default=None, max_length=2048)
+    ledger_contract: str | None = Field(default=None, max_length=42)
+    # The confirmed anchor (filled when state becomes confirmed; for ebsi-timestamp the
+    # contract is set when sealed).
     chain_id: int | None = Field(default=None, sa_column=_big())
     contract: str | None = Field(default=None, max_length=42)
     transaction_hash: str | None = Field(default=None, max_length=66)

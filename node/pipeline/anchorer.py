@@ -1,11 +1,18 @@
-"""Anchoring: batches of digests, their roots sent with `anchor(root, size)`.
+"""Anchoring: batches of digests, their roots sent to the batch's target: `anchor(root,
+size)` on the MicroCredentialLedger, or `timestampHashes` through EBSI's Timestamp
+interface (`node.pipeline.targets`).
 
 The transaction lifecycle (sealed → submitted → confirmed, persisted at every
 step, rebroadcast, replacement, reorgs) is `node.pipeline.txmachine`'s; this module says
-what anchoring adds: a root the contract already holds for this issuer is
-adopted from the chain's `RootAnchored` event instead of being sent again (the
-contract refuses a second anchor of a root, so a root is never anchored twice),
-and a confirmed anchor must hold this issuer's root with this batch's size.
+what anchoring adds: a root the target already holds for this issuer is adopted from
+the transaction whose event put it there instead of being sent again (either contract
+refuses a root twice, so a root is never anchored twice); a root held for another address
+is an AnchorConflictError; and a confirmed anchor must hold this issuer's root with this
+batch's size (and, timestamped, its DID and hash algorithm).
+
+A batch is sealed for the target the Anchorer is configured with, and keeps it: an
+unfinished batch is finished on the contract its target names even after the settings
+changed.
 
 Only the holder of the chain lease drives batches, so several node processes on
 one database never anchor at the same time.
@@ -13,24 +20,42 @@ one database never anchor at the same time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Engine, Row, select
 
+from mcledger.anchoring.bundle import LEDGER_TARGET
 from mcledger.anchoring.chain import Receipt
+from mcledger.anchoring.contract import ContractBinding
 from mcledger.anchoring.errors import ContractRevertError
+from mcledger.anchoring.ledger import LedgerContract
+from mcledger.anchoring.timestamp import TimestampContract
 from mcledger.node.errors import NodeError
 from mcledger.node.index.lease import release as release_lease
-from mcledger.node.index.models import BatchState, anchor_attempt_t, batch_t, submission_t
+from mcledger.node.index.models import (
+    BatchState,
+    anchor_attempt_t,
+    batch_t,
+    issuer_t,
+    submission_t,
+)
 from mcledger.node.pipeline.batches import seal_batch
+from mcledger.node.pipeline.targets import (
+    AnchorTarget,
+    LedgerTarget,
+    RootOnChain,
+    TimestampTarget,
+)
 from mcledger.node.pipeline.txmachine import CHAIN_LEASE, AnchoringPolicy, Fault, TransactionMachine
 
 __all__ = ["AnchorConflictError", "Anchorer", "AnchoringPolicy", "BatchReport", "Fault"]
 
 
 class AnchorConflictError(NodeError):
-    """The batch's root is anchored on chain by a different issuer."""
+    """The batch's root is on chain for a different address (or size, DID, algorithm)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,23 @@ class Anchorer(TransactionMachine):
     kind = "anchor"
     job_name = "batch"
 
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: LedgerContract,
+        account_for: Callable[[str], LocalAccount],
+        policy: AnchoringPolicy | None = None,
+        *,
+        target: AnchorTarget | None = None,
+        fault: Fault | None = None,
+        holder: str | None = None,
+    ) -> None:
+        """``target``: where batches sealed from now on go (default: ``ledger``)."""
+        super().__init__(engine, ledger, account_for, policy, fault=fault, holder=holder)
+        self.ledger_target = LedgerTarget(ledger)
+        self.target = target or self.ledger_target
+        self._timestamp_targets: dict[tuple[str, int], TimestampTarget] = {}
+
     # -- entry points ----------------------------------------------------------------------
     def anchor_pending(
         self, issuer_id: str, *, wait: bool = True, seal: bool = True, timeout: float | None = None
@@ -80,7 +122,12 @@ class Anchorer(TransactionMachine):
         try:
             touched = self.unfinished(issuer_id)
             sealed = (
-                seal_batch(self.engine, issuer_id, max_size=self.policy.max_batch_size)
+                seal_batch(
+                    self.engine,
+                    issuer_id,
+                    max_size=self.policy.max_batch_size,
+                    target=self.target.batch_target(self.ledger.address, self._did(issuer_id)),
+                )
                 if seal
                 else None
             )
@@ -105,37 +152,84 @@ class Anchorer(TransactionMachine):
             ).scalars()
             return sorted(set(pending) | set(unfinished))
 
+    # -- the batch's target ---------------------------------------------------------------
+    def _did(self, issuer_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            did = conn.execute(
+                select(issuer_t.c.did).where(issuer_t.c.id == issuer_id)
+            ).scalar_one_or_none()
+        return did or None
+
+    def target_of(self, job: Row[Any]) -> AnchorTarget:
+        """The target the batch was sealed for: the ledger, or the Timestamp contract and
+        hash algorithm its row names (the configured one, or one bound here for it)."""
+        if job.target == LEDGER_TARGET:
+            return self.ledger_target
+        key = (str(job.contract).lower(), int(job.hash_algorithm_id))
+        configured = self.target
+        if isinstance(configured, TimestampTarget) and key == (
+            configured.timestamps.address.lower(),
+            configured.hash_algorithm_id,
+        ):
+            return configured
+        if key not in self._timestamp_targets:
+            from mcledger.contracts.toolchain import load_artifact
+
+            abi = load_artifact("EbsiTimestamp")["abi"]
+            contract = TimestampContract(self.client, job.contract, abi)
+            self._timestamp_targets[key] = TimestampTarget(contract, key[1])
+        return self._timestamp_targets[key]
+
+    def contract_for(self, job: Row[Any]) -> ContractBinding:
+        return self.target_of(job).contract
+
     # -- what anchoring adds to the state machine ------------------------------------------
     def calldata(self, job: Row[Any]) -> bytes:
-        return self.ledger.anchor_calldata(bytes.fromhex(job.root), job.tree_size)
+        return self.target_of(job).calldata(bytes.fromhex(job.root), job.tree_size, job.issuer_did)
 
     def done_on_chain(self, job: Row[Any]) -> bool:
-        return self.ledger.anchor_of(bytes.fromhex(job.root)).exists
+        return self.target_of(job).read(bytes.fromhex(job.root)).exists
+
+    def _expected(self, job: Row[Any]) -> RootOnChain:
+        address = self.account_for(job.issuer_id).address
+        return self.target_of(job).expected(address, job.tree_size, job.issuer_did)
+
+    def _conflict(self, job: Row[Any], onchain: RootOnChain) -> AnchorConflictError:
+        where = self.target_of(job)
+        message = (
+            f"batch {job.id}: {where.name} {where.contract.address} holds root {job.root} "
+            f"{onchain.describe()}, not {self._expected(job).describe()}"
+        )
+        self.store.note_error(job.id, message)
+        return AnchorConflictError(message)
 
     def find_transaction(self, job: Row[Any]) -> str:
         root = bytes.fromhex(job.root)
-        onchain = self.ledger.anchor_of(root)
-        account = self.account_for(job.issuer_id)
-        if onchain.issuer != account.address:
-            raise AnchorConflictError(
-                f"batch {job.id}: root {job.root} is anchored by {onchain.issuer}, "
-                f"not by this issuer ({account.address})"
-            )
-        event = self.find_event("RootAnchored", job.id, f"root {job.root}", root=root)
+        target = self.target_of(job)
+        onchain = target.read(root)
+        if not onchain.matches(self._expected(job)):
+            raise self._conflict(job, onchain)
+        query = target.event_query(root, onchain)
+        event = self.find_event(
+            job,
+            query.event,
+            f"root {job.root}",
+            match=query.match,
+            blocks=query.blocks,
+            **query.filters,
+        )
         return "0x" + bytes(event["transactionHash"]).hex()
 
     def adopt_after_revert(self, error: ContractRevertError) -> bool:
-        return error.error_name == "RootAlreadyAnchored"
+        # Either target's "already there": `find_transaction` then checks whose it is.
+        return error.error_name in (LedgerTarget.already_there, TimestampTarget.already_there)
 
     def check_effect(self, job: Row[Any], receipt: Receipt) -> None:
-        """The contract holds the root for this issuer and size."""
-        account = self.account_for(job.issuer_id)
-        onchain = self.ledger.anchor_of(bytes.fromhex(job.root), block=receipt.block_number)
-        if onchain.issuer != account.address or onchain.tree_size != job.tree_size:
-            raise AnchorConflictError(
-                f"batch {job.id}: the chain holds root {job.root} for {onchain.issuer} "
-                f"with size {onchain.tree_size}, not for {account.address} with {job.tree_size}"
-            )
+        """The target holds the root for this issuer and size (and, timestamped, with this
+        batch's DID and hash algorithm)."""
+        onchain = self.target_of(job).read(bytes.fromhex(job.root), block=receipt.block_number)
+        if not onchain.matches(self._expected(job)):
+            raise self._conflict(job, onchain)
 
     def report(self, batch_id: int) -> BatchReport:
         batch = self._job(batch_id)

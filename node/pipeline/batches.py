@@ -16,7 +16,7 @@ from operator import itemgetter
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
-from mcledger.anchoring.bundle import AnchorInfo, ProofBundle
+from mcledger.anchoring.bundle import LEDGER_TARGET, AnchorInfo, ProofBundle
 from mcledger.anchoring.tiles import DEFAULT_TILE_HEIGHT, TreeMeta
 from mcledger.anchoring.tree import MerkleTree, StoredTree, save_tree
 from mcledger.node.errors import NodeError
@@ -29,6 +29,7 @@ from mcledger.node.index.models import (
     utcnow,
 )
 from mcledger.node.index.oplog import record_operation
+from mcledger.node.pipeline.targets import BatchTarget
 
 _TILE_INSERT_CHUNK = 500
 
@@ -96,11 +97,14 @@ def seal_batch(
     *,
     max_size: int | None = None,
     tile_height: int = DEFAULT_TILE_HEIGHT,
+    target: BatchTarget | None = None,
 ) -> SealedBatch | None:
-    """Seal the issuer's pending digests (oldest first, at most ``max_size``) into a batch.
+    """Seal the issuer's pending digests (oldest first, at most ``max_size``) into a batch
+    for ``target`` (default: the ledger), which the batch keeps.
 
     Returns None when nothing is pending.
     """
+    target = target or BatchTarget()
     with engine.begin() as conn:
         batch_id = conn.execute(
             insert(batch_t)
@@ -110,6 +114,7 @@ def seal_batch(
                 tree_size=0,
                 tile_height=tile_height,
                 sealed_at=utcnow(),
+                **target.columns(),
             )
             .returning(batch_t.c.id)
         ).scalar_one()
@@ -157,7 +162,8 @@ def seal_batch(
             actor="anchorer",
             action="batch.sealed",
             subject=f"batch:{batch_id}",
-            details={"issuer": issuer_id, "treeSize": tree.size, "root": tree.root.hex()},
+            details={"issuer": issuer_id, "treeSize": tree.size, "root": tree.root.hex()}
+            | ({"target": target.target} if target.target != LEDGER_TARGET else {}),
         )
     return SealedBatch(batch_id, issuer_id, tree.size, tree.root)
 
@@ -233,6 +239,9 @@ _LOOKUP = select(
     batch_t.c.block_number,
     batch_t.c.block_hash,
     batch_t.c.block_time,
+    batch_t.c.target,
+    batch_t.c.hash_algorithm_id,
+    batch_t.c.ledger_contract,
     issuer_t.c.chain_address,
 ).select_from(
     submission_t.outerjoin(batch_t, batch_t.c.id == submission_t.c.batch_id).join(
@@ -272,6 +281,9 @@ def proof_status(
             block_hash=row.block_hash,
             anchored_at=row.block_time,
             issuer=row.chain_address,
+            target=row.target,
+            hash_algorithm_id=row.hash_algorithm_id,
+            ledger=row.ledger_contract,
         ),
         credential_id=row.credential_id,
     )

@@ -2,7 +2,8 @@
 confirmed, persisted at every step.
 
 A *job* is a row that one contract call settles: an anchoring batch (`anchor(root,
-size)`) or a revocation batch (`revoke(digests, reason)`). Each transition commits
+size)` on the ledger, or `timestampHashes` on a Timestamp contract: `contract_for` names
+the job's contract) or a revocation batch (`revoke(digests, reason)`). Each transition commits
 its new state before the next side effect, so a crash or an RPC failure anywhere
 resumes from the index alone:
 
@@ -43,6 +44,7 @@ from sqlalchemy import Connection, Engine, Row, Table
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from mcledger.anchoring.chain import Receipt, ReorgedError
+from mcledger.anchoring.contract import ContractBinding
 from mcledger.anchoring.errors import ChainError, ContractRevertError
 from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import NodeError
@@ -111,6 +113,11 @@ class TransactionMachine:
         return TxStore(self.engine, self.jobs, self.attempts, self.kind, self.job_name)
 
     # -- what a subclass says about its jobs -------------------------------------------------
+    def contract_for(self, job: Row[Any]) -> ContractBinding:
+        """The contract the job's transactions go to (and whose events and errors tell what
+        they did): the ledger unless a subclass says otherwise."""
+        return self.ledger
+
     def calldata(self, job: Row[Any]) -> bytes:
         raise NotImplementedError
 
@@ -181,11 +188,12 @@ class TransactionMachine:
         if self.done_on_chain(job):
             self._adopt(job)
             return
+        contract = self.contract_for(job)
         signed = self.client.sign(
             self.account_for(job.issuer_id),
-            to=self.ledger.address,
+            to=contract.address,
             data=self.calldata(job),
-            decoder=self.ledger.decoder,
+            decoder=contract.decoder,
         )
         head = self.client.block_number()
         self.store.record_submission(job.id, signed, head)
@@ -236,7 +244,7 @@ class TransactionMachine:
                 job.id,
                 receipt,
                 chain_id=self.client.chain_id,
-                contract=self.ledger.address,
+                contract=self.contract_for(job).address,
                 block_time=datetime.fromtimestamp(int(block["timestamp"]), UTC),
                 seen=seen,
             )
@@ -253,12 +261,13 @@ class TransactionMachine:
 
     # -- helpers for the transitions -------------------------------------------------------
     def _handle_failed_receipt(self, job: Row[Any], attempt: Row[Any], receipt: Receipt) -> None:
+        contract = self.contract_for(job)
         error = self.client.revert_reason(
             attempt.sender,
-            self.ledger.address,
+            contract.address,
             self.calldata(job),
             receipt.block_number,
-            self.ledger.decoder,
+            contract.decoder,
         )
         self.store.mark_attempt(attempt.id, AttemptState.FAILED, receipt)
         if self.adopt_after_revert(error):
@@ -308,7 +317,7 @@ class TransactionMachine:
         )
         signed = self.client.sign(
             self.account_for(job.issuer_id),
-            to=self.ledger.address,
+            to=self.contract_for(job).address,
             data=self.calldata(job),
             nonce=stuck.nonce,
             gas=stuck.gas,
@@ -336,14 +345,27 @@ class TransactionMachine:
         tx = self.client.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
         self.store.record_adoption(job.id, tx_hash, tx)
 
-    def find_event(self, event: str, job_id: int, what: str, **filters: Any) -> Any:
-        """The newest ``event`` matching ``filters``, read newest first in chunks from the
-        chain head back to just before the job's first attempt (or block 0)."""
-        start = self._scan_start(job_id)
-        to_block = self.client.block_number()
+    def find_event(
+        self,
+        job: Row[Any],
+        event: str,
+        what: str,
+        *,
+        match: Callable[[Any], bool] | None = None,
+        blocks: tuple[int, int] | None = None,
+        **filters: Any,
+    ) -> Any:
+        """The newest ``event`` of the job's contract matching ``filters`` (and ``match``,
+        for what the indexed filters cannot say), read newest first in chunks over
+        ``blocks``: by default from the chain head back to just before the job's first
+        attempt (or block 0)."""
+        contract = self.contract_for(job)
+        start, to_block = blocks or (self._scan_start(job.id), self.client.block_number())
         while to_block >= start:  # newest first: the transaction is usually recent
             from_block = max(start, to_block - LOG_SCAN_CHUNK + 1)
-            events = self.ledger.events(event, from_block, to_block, **filters)
+            events = contract.events(event, from_block, to_block, **filters)
+            if match is not None:
+                events = [e for e in events if match(e)]
             if events:
                 return events[-1]
             to_block = from_block - 1

@@ -2,8 +2,11 @@
 every on-chain revocation against every revocation the index sent.
 
 `audit_index` reads the contract's `RootAnchored` and `CredentialRevoked` events
-in block ranges and compares them with the index. Each finding has a stable
-``kind`` and a ``subject`` (``anchor`` or ``revocation``):
+in block ranges and compares them with the index; given the Timestamp contract (the
+``ebsi-timestamp`` target), also its `TimestampedHashes` events, each hash with its
+sender and decoded timestampData (`node.revocation.timestamp_events`), against the
+batches sealed for that contract, as `RootAnchored` against the ledger's. Each finding
+has a stable ``kind`` and a ``subject`` (``anchor`` or ``revocation``):
 
 chain-only     on chain by one of the index's issuers' addresses, not in the index: a root
                with no confirmed batch (a deleted row, a batch not marked confirmed, a
@@ -13,7 +16,8 @@ index-only     in the index as on chain, with no event in the range read: a conf
                whose root was never anchored, a sent revocation never revoked on chain
 differs        the event and the index disagree on one field (``field`` names it:
                ``treeSize``, ``issuer``, ``transactionHash``, ``blockNumber``, ``reason``
-               or ``revokedAt``)
+               or ``revokedAt``; for a timestamp also ``issuerDid``, ``hashAlgorithmId``,
+               and ``timestampData`` when the data is not the node's encoding)
 tree-mismatch  the batch's stored digests no longer hash to its stored root (a changed
                digest or a changed root in the index)
 
@@ -26,7 +30,8 @@ revocation shows here. Revocations not yet sent, or sent and not yet confirmed,
 are counted, not reported. Events by addresses that are none of the index's
 issuers are counted, not reported: the contract is shared by many issuers.
 
-Pure logic over an engine and a `LedgerContract`: no printing, no settings.
+Pure logic over an engine, a `LedgerContract` and a `TimestampContract`: no printing, no
+settings.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from mcledger.anchoring.bundle import format_time
+from mcledger.anchoring.bundle import EBSI_TIMESTAMP_TARGET, LEDGER_TARGET, format_time
 from mcledger.anchoring.ledger import LedgerContract
+from mcledger.anchoring.timestamp import TimestampContract
 from mcledger.node.index.models import (
     BatchState,
     batch_t,
@@ -55,6 +61,7 @@ from mcledger.node.revocation.findings import (
     AuditReport,
     Finding,
 )
+from mcledger.node.revocation.timestamp_events import TimestampEvent, read_timestamp_events
 from mcledger.node.verifier.events import (
     AnchorEvent,
     Progress,
@@ -72,53 +79,108 @@ def audit_index(
     *,
     from_block: int,
     to_block: int | None = None,
+    timestamps: TimestampContract | None = None,
     chunk: int = 2000,
     progress: Progress | None = None,
     max_lag: float = DEFAULT_MAX_LAG,
     clock_skew: float = DEFAULT_CLOCK_SKEW,
 ) -> AuditReport:
     """Reconcile the events in [from_block, to_block] (default: the chain head) with the
-    index's confirmed batches and sent revocations. See the module docstring."""
+    index's confirmed batches and sent revocations; with ``timestamps``, also the roots
+    timestamped there. See the module docstring."""
     if to_block is None:
         to_block = ledger.client.block_number()
     if from_block < 0 or to_block < from_block:
         raise ValueError(f"bad block range [{from_block}, {to_block}]")
-    report = AuditReport(ledger.address, from_block, to_block)
+    stamped_at = timestamps.address if timestamps is not None else None
+    report = AuditReport(ledger.address, from_block, to_block, timestamp_contract=stamped_at)
     with engine.connect() as conn:
         address_of = {
             issuer_id: str(address)
             for issuer_id, address in conn.execute(select(issuer_t.c.id, issuer_t.c.chain_address))
         }
     events = read_events(ledger, from_block, to_block, chunk=chunk, progress=progress)
-    _audit_anchors(engine, report, events.anchors, address_of)
+    rows = _batches(engine)
+    on_ledger = [r for r in rows if r.target == LEDGER_TARGET]
+    stamped = [
+        r
+        for r in rows
+        if r.target == EBSI_TIMESTAMP_TARGET
+        and stamped_at is not None
+        and str(r.contract).lower() == stamped_at.lower()
+    ]
+    read = {r.id for r in on_ledger} | {r.id for r in stamped}
+    report.batches_elsewhere = sum(
+        r.state == BatchState.CONFIRMED and r.id not in read for r in rows
+    )
+    report.events_read = len(events.anchors)
+    report.foreign_events = _audit_anchors(
+        engine, report, on_ledger, events.anchors, address_of, "RootAnchored"
+    )
+    if timestamps is not None:
+        timestamped = read_timestamp_events(
+            timestamps, from_block, to_block, chunk=chunk, progress=progress
+        )
+        report.timestamps_read = len(timestamped)
+        report.foreign_timestamps = _audit_anchors(
+            engine, report, stamped, timestamped, address_of, "TimestampedHashes"
+        )
     _audit_revocations(engine, ledger, report, events.revocations, address_of, max_lag, clock_skew)
     return report
 
 
-def _audit_anchors(
-    engine: Engine, report: AuditReport, events: list[AnchorEvent], address_of: dict[str, str]
-) -> None:
-    from_block, to_block = report.from_block, report.to_block
-    issuers = {address.lower() for address in address_of.values()}
+def timestamp_contracts(engine: Engine) -> list[str]:
+    """The Timestamp contracts the index's batches were sealed for, oldest batch first."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(
-                batch_t.c.id,
-                batch_t.c.issuer_id,
-                batch_t.c.state,
-                batch_t.c.root,
-                batch_t.c.tree_size,
-                batch_t.c.transaction_hash,
-                batch_t.c.block_number,
-            ).order_by(batch_t.c.id)
-        ).all()
+            select(batch_t.c.contract)
+            .where(batch_t.c.target == EBSI_TIMESTAMP_TARGET)
+            .group_by(batch_t.c.contract)
+            .order_by(func.min(batch_t.c.id))
+        ).scalars()
+        return [str(address) for address in rows]
+
+
+def _batches(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    batch_t.c.id,
+                    batch_t.c.issuer_id,
+                    batch_t.c.state,
+                    batch_t.c.root,
+                    batch_t.c.tree_size,
+                    batch_t.c.transaction_hash,
+                    batch_t.c.block_number,
+                    batch_t.c.target,
+                    batch_t.c.contract,
+                    batch_t.c.hash_algorithm_id,
+                    batch_t.c.issuer_did,
+                ).order_by(batch_t.c.id)
+            ).all()
+        )
+
+
+def _audit_anchors(
+    engine: Engine,
+    report: AuditReport,
+    rows: list[Any],
+    events: list[AnchorEvent] | list[TimestampEvent],
+    address_of: dict[str, str],
+    kind: str,
+) -> int:
+    """Reconcile one target's anchor events (``kind``) with the batches sealed for it;
+    returns how many events were by addresses that are none of the index's issuers."""
+    from_block, to_block = report.from_block, report.to_block
+    issuers = {address.lower() for address in address_of.values()}
+    foreign = 0
     confirmed = {r.root: r for r in rows if r.state == BatchState.CONFIRMED and r.root}
     unconfirmed = {r.root: r for r in rows if r.state != BatchState.CONFIRMED and r.root}
 
-    report.events_read = len(events)
-    by_root: dict[str, AnchorEvent] = {}
+    by_root: dict[str, AnchorEvent | TimestampEvent] = {}
     for event in events:
-        by_root.setdefault(event.root, event)  # the contract anchors a root only once
+        by_root.setdefault(event.root, event)  # either contract takes a root only once
 
     # Rebuild every confirmed batch's tree from its stored digests.
     rebuilt: dict[str, int] = {}  # rebuilt root -> batch id, where it differs from the stored
@@ -147,7 +209,7 @@ def _audit_anchors(
     # Chain side: every event by one of our issuers must have a confirmed batch.
     for event in events:
         if event.issuer.lower() not in issuers:
-            report.foreign_events += 1
+            foreign += 1
             continue
         if event.root in confirmed:
             continue
@@ -169,7 +231,7 @@ def _audit_anchors(
                         INDEX_ONLY,
                         row.root,
                         row.id,
-                        detail=f"no RootAnchored event in blocks {from_block}-{to_block}",
+                        detail=f"no {kind} event in blocks {from_block}-{to_block}",
                     )
                 )
             continue
@@ -179,11 +241,21 @@ def _audit_anchors(
             "transactionHash": (row.transaction_hash, match.transaction_hash),
             "blockNumber": (row.block_number, match.block_number),
         }
+        if isinstance(match, TimestampEvent):
+            if match.unreadable is not None:
+                report.findings.append(
+                    Finding(DIFFERS, row.root, row.id, "timestampData", detail=match.unreadable)
+                )
+                expected.pop("treeSize")
+            else:
+                expected["issuerDid"] = (row.issuer_did, match.issuer_did)
+            expected["hashAlgorithmId"] = (row.hash_algorithm_id, match.hash_algorithm_id)
         for name, (mine, theirs) in expected.items():
             if not _same(name, mine, theirs):
                 report.findings.append(
                     Finding(DIFFERS, row.root, row.id, name, mine, theirs, f"{name} differs")
                 )
+    return foreign
 
 
 def _same(name: str, mine: Any, theirs: Any) -> bool:

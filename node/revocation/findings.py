@@ -65,6 +65,13 @@ class AuditReport:
     revocations_checked: int = 0  # sent to the chain: compared with their events
     revocations_pending: int = 0  # not yet confirmed on chain: nothing to compare
     findings: list[Finding] = field(default_factory=list)
+    # The ebsi-timestamp target: the Timestamp contract read, its timestamped hashes (by
+    # any sender; by others than the index's issuers), and confirmed batches anchored on a
+    # contract the audit did not read (another Timestamp contract, or none was given).
+    timestamp_contract: str | None = None
+    timestamps_read: int = 0
+    foreign_timestamps: int = 0
+    batches_elsewhere: int = 0
 
     @property
     def ok(self) -> bool:
@@ -81,18 +88,34 @@ class AuditReport:
         return [f for f in self.findings if f.kind == kind and subject in (None, f.subject)]
 
     def to_json(self) -> dict[str, Any]:
+        return (
+            {
+                "ok": self.ok,
+                "contract": self.contract,
+                "fromBlock": self.from_block,
+                "toBlock": self.to_block,
+                "eventsRead": self.events_read,
+                "foreignEvents": self.foreign_events,
+                "batchesChecked": self.batches_checked,
+                "revocationEventsRead": self.revocation_events_read,
+                "foreignRevocations": self.foreign_revocations,
+                "revocationsChecked": self.revocations_checked,
+                "revocationsPending": self.revocations_pending,
+            }
+            | self._timestamps_json()
+            | {
+                "findingsByKind": self.counts(),
+                "findings": [f.to_json() for f in self.findings],
+            }
+        )
+
+    def _timestamps_json(self) -> dict[str, Any]:
+        """The timestamp target's counts; absent from a ledger-only audit, as before."""
+        if self.timestamp_contract is None and not self.batches_elsewhere:
+            return {}
         return {
-            "ok": self.ok,
-            "contract": self.contract,
-            "fromBlock": self.from_block,
-            "toBlock": self.to_block,
-            "eventsRead": self.events_read,
-            "foreignEvents": self.foreign_events,
-            "batchesChecked": self.batches_checked,
-            "revocationEventsRead": self.revocation_events_read,
-            "foreignRevocations": self.foreign_revocations,
-            "revocationsChecked": self.revocations_checked,
-            "revocationsPending": self.revocations_pending,
-            "findingsByKind": self.counts(),
-            "findings": [f.to_json() for f in self.findings],
+            "timestampContract": self.timestamp_contract,
+            "timestampsRead": self.timestamps_read,
+            "foreignTimestamps": self.foreign_timestamps,
+            "batchesElsewhere": self.batches_elsewhere,
         }

@@ -4,24 +4,28 @@ Development mode starts its own Anvil (state kept under the data directory)
 or uses the development chain that `MCLEDGER_RPC_URL` names (Anvil or Hardhat
 Network, told apart by their own RPC methods); it funds the node's keys with
 `anvil_setBalance` or `hardhat_setBalance`, deploys the contract once and
-registers the local issuer. On a real network the operator funds the keys (none
-to fund on a gas-free one) and runs `mcledger chain deploy`.
+registers the local issuer; with `MCLEDGER_ANCHOR_TARGET=ebsi-timestamp` it also deploys
+our EbsiTimestamp once beside the ledger (unless `MCLEDGER_TIMESTAMP_CONTRACT` names one).
+On a real network the operator funds the keys (none to fund on a gas-free one) and runs
+`mcledger chain deploy`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from mcledger.anchoring.anvil import AnvilProcess, start_anvil
+from mcledger.anchoring.bundle import EBSI_TIMESTAMP_TARGET
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.fees import GWEI, FeePolicy, TxType
 from mcledger.anchoring.ledger import LedgerContract, deploy_ledger
+from mcledger.anchoring.timestamp import TimestampContract, deploy_timestamp
 from mcledger.node.credentials.multikey import Ed25519SigningKey
 from mcledger.node.errors import ChainSetupError
 from mcledger.node.issuing.keys import KeyStore, open_keystore
@@ -39,18 +43,24 @@ def issuer_key_name(issuer_id: str) -> str:
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where the contract lives on one chain; stored as chain/deployment.json."""
+    """Where the contracts live on one chain; stored as chain/deployment.json. The
+    ``timestamp_*`` fields: the EbsiTimestamp the node deployed beside the ledger (for
+    ``ebsi-timestamp``), absent from the file when there is none."""
 
     chain_id: int
     contract: str
     admin: str
     transaction_hash: str
     block_number: int
+    timestamp_contract: str | None = None
+    timestamp_transaction_hash: str | None = None
+    timestamp_block_number: int | None = None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        record = {k: v for k, v in asdict(self).items() if v is not None}
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
         os.replace(tmp, path)
 
     @classmethod
@@ -73,6 +83,7 @@ class ChainContext:
     keys: KeyStore
     anvil: AnvilProcess | None = None
     ledger: LedgerContract | None = None
+    timestamps: TimestampContract | None = None  # the Timestamp contract (ebsi-timestamp)
 
     @property
     def admin(self) -> LocalAccount:
@@ -105,10 +116,10 @@ def running_dev_endpoint(settings: Settings) -> str | None:
     return str(record["rpcUrl"])
 
 
-def _load_artifact() -> dict[str, Any]:
+def _load_artifact(contract: str = "MicroCredentialLedger") -> dict[str, Any]:
     from mcledger.contracts.toolchain import load_artifact
 
-    return load_artifact()
+    return load_artifact(contract)
 
 
 def fee_policy(settings: Settings) -> FeePolicy:
@@ -170,6 +181,7 @@ def open_chain(settings: Settings, *, start_dev_chain: bool = False) -> ChainCon
                 f"but MCLEDGER_CHAIN_ID is {settings.chain_id}"
             )
         context.ledger = _existing_ledger(context)
+        context.timestamps = _existing_timestamps(context)
     except BaseException:
         context.close()
         raise
@@ -180,8 +192,8 @@ def _existing_ledger(context: ChainContext) -> LedgerContract | None:
     settings, client = context.settings, context.client
     address = settings.contract_address
     if address is None:
-        record = Deployment.load(settings.chain_dir / DEPLOYMENT_FILE)
-        if record is None or record.chain_id != client.chain_id:
+        record = _recorded_deployment(context)
+        if record is None:
             return None
         address = record.contract
     if not client.code_at(address):
@@ -189,6 +201,30 @@ def _existing_ledger(context: ChainContext) -> LedgerContract | None:
             raise ChainSetupError(f"no contract at {address} on chain {client.chain_id}")
         return None  # the dev chain was reset: the recorded deployment is gone
     return LedgerContract(client, address, _load_artifact()["abi"])
+
+
+def _recorded_deployment(context: ChainContext) -> Deployment | None:
+    record = Deployment.load(context.settings.chain_dir / DEPLOYMENT_FILE)
+    return record if record is not None and record.chain_id == context.client.chain_id else None
+
+
+def _existing_timestamps(context: ChainContext) -> TimestampContract | None:
+    """The Timestamp contract: MCLEDGER_TIMESTAMP_CONTRACT (it must have code), else the
+    one deployment.json records on this chain, if its code is still there."""
+    settings, client = context.settings, context.client
+    address = settings.timestamp_contract
+    if address is None:
+        record = _recorded_deployment(context)
+        address = record.timestamp_contract if record is not None else None
+        if address is None:
+            return None
+    if not client.code_at(address):
+        if settings.timestamp_contract:
+            raise ChainSetupError(
+                f"no contract at MCLEDGER_TIMESTAMP_CONTRACT {address} on chain {client.chain_id}"
+            )
+        return None  # the dev chain was reset: the recorded deployment is gone
+    return TimestampContract(client, address, _load_artifact("EbsiTimestamp")["abi"])
 
 
 def fund_dev_accounts(context: ChainContext, *accounts: LocalAccount) -> None:
@@ -213,6 +249,7 @@ def deploy_contract(context: ChainContext) -> LedgerContract:
         confirmations=settings.confirmations,
         timeout=settings.tx_timeout,
     )
+    # A new record: a Timestamp contract recorded beside the old ledger is deployed again.
     Deployment(
         chain_id=context.client.chain_id,
         contract=ledger.address,
@@ -220,8 +257,33 @@ def deploy_contract(context: ChainContext) -> LedgerContract:
         transaction_hash=receipt.transaction_hash,
         block_number=receipt.block_number,
     ).save(settings.chain_dir / DEPLOYMENT_FILE)
+    context.timestamps = None if settings.timestamp_contract is None else context.timestamps
     context.ledger = ledger
     return ledger
+
+
+def deploy_timestamp_contract(context: ChainContext) -> TimestampContract:
+    """Deploy our EbsiTimestamp with the admin key beside the recorded ledger (deploy that
+    first) and record it in deployment.json."""
+    settings = context.settings
+    earlier = _recorded_deployment(context)
+    if earlier is None:
+        raise ChainSetupError("deploy the MicroCredentialLedger before the Timestamp contract")
+    timestamps, receipt = deploy_timestamp(
+        context.client,
+        context.admin,
+        _load_artifact("EbsiTimestamp"),
+        confirmations=settings.confirmations,
+        timeout=settings.tx_timeout,
+    )
+    replace(
+        earlier,
+        timestamp_contract=timestamps.address,
+        timestamp_transaction_hash=receipt.transaction_hash,
+        timestamp_block_number=receipt.block_number,
+    ).save(settings.chain_dir / DEPLOYMENT_FILE)
+    context.timestamps = timestamps
+    return timestamps
 
 
 def register_local_issuer(context: ChainContext, ledger: LedgerContract) -> str:
@@ -241,8 +303,11 @@ def register_local_issuer(context: ChainContext, ledger: LedgerContract) -> str:
 
 
 def ensure_dev_ready(context: ChainContext) -> LedgerContract:
-    """Development mode: funded keys, the contract deployed once, the local issuer registered."""
+    """Development mode: funded keys, the contract deployed once (and, for ebsi-timestamp,
+    our EbsiTimestamp beside it), the local issuer registered."""
     fund_dev_accounts(context, context.admin, context.issuer_account())
     ledger = context.ledger or deploy_contract(context)
+    if context.settings.anchor_target == EBSI_TIMESTAMP_TARGET and context.timestamps is None:
+        deploy_timestamp_contract(context)
     register_local_issuer(context, ledger)
     return ledger

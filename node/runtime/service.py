@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from mcledger.anchoring.bundle import EBSI_TIMESTAMP_TARGET
+from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import ChainSetupError
 from mcledger.node.index.db import default_database_url, open_index
 from mcledger.node.issuing.issuance import CredentialIssuer, ensure_signing_identity
@@ -15,6 +17,7 @@ from mcledger.node.issuing.keys import DEV_PASSPHRASE_FILE
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.faults import fault_hook
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
+from mcledger.node.pipeline.targets import AnchorTarget, LedgerTarget, TimestampTarget
 from mcledger.node.runtime.chain_setup import ChainContext, ensure_dev_ready, open_chain
 from mcledger.node.settings import Settings
 
@@ -59,6 +62,28 @@ def anchoring_policy(settings: Settings) -> AnchoringPolicy:
     )
 
 
+def anchor_target(settings: Settings, chain: ChainContext, ledger: LedgerContract) -> AnchorTarget:
+    """Where new batches go, as MCLEDGER_ANCHOR_TARGET says; ChainSetupError when
+    ebsi-timestamp has no Timestamp contract. Outside development mode (and a data
+    directory made in it, whose commands use what development mode deployed) it must be
+    named: MCLEDGER_TIMESTAMP_CONTRACT."""
+    if settings.anchor_target != EBSI_TIMESTAMP_TARGET:
+        return LedgerTarget(ledger)
+    development = settings.dev or (settings.keys_dir / DEV_PASSPHRASE_FILE).is_file()
+    if not development and settings.timestamp_contract is None:
+        raise ChainSetupError(
+            "MCLEDGER_ANCHOR_TARGET is ebsi-timestamp but MCLEDGER_TIMESTAMP_CONTRACT is not "
+            "set: set it to the Timestamp contract's address (EBSI's, or the EbsiTimestamp "
+            "that `mcledger chain deploy` deployed)"
+        )
+    if chain.timestamps is None:
+        raise ChainSetupError(
+            "MCLEDGER_ANCHOR_TARGET is ebsi-timestamp but there is no Timestamp contract on "
+            f"chain {chain.client.chain_id}: run `mcledger chain deploy`"
+        )
+    return TimestampTarget(chain.timestamps, settings.timestamp_hash_algorithm_id)
+
+
 @dataclass
 class Node:
     settings: Settings
@@ -87,6 +112,7 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
             )
         else:
             ledger = chain.ledger
+        target = anchor_target(settings, chain, ledger)
         issuer = chain.issuer_account()
         signing_key = chain.signing_key()
         did = settings.issuer_did or signing_key.did
@@ -101,7 +127,9 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
             base_url=settings.node_url,
         )
         policy, fault = anchoring_policy(settings), fault_hook(settings.fault_point)
-        anchorer = Anchorer(engine, ledger, chain.issuer_account, policy, fault=fault)
+        anchorer = Anchorer(
+            engine, ledger, chain.issuer_account, policy, target=target, fault=fault
+        )
         flusher = RevocationFlusher(engine, ledger, chain.issuer_account, policy, fault=fault)
     except BaseException:
         chain.close()

@@ -8,6 +8,9 @@ Three variants, each one session-wide chain (tests deploy their own contract on 
   the node sends legacy transactions with gasPrice 0 (MCLEDGER_GAS_PRICE_GWEI=0);
 - ``hardhat``: Hardhat Network, a second, independent EVM node; EIP-1559, and funding
   by ``hardhat_setBalance``.
+
+``ebsi_chain`` is one more session-wide chain, shaped like EBSI's network (Berlin and
+gas-free at once), for the tests of the ``ebsi-timestamp`` anchoring target.
 """
 
 from __future__ import annotations
@@ -38,3 +41,12 @@ def chain_variant(
         log = tmp_path_factory.mktemp("hardhat") / "hardhat.log"
         with start_hardhat(log) as hardhat:
             yield ChainVariant("hardhat", hardhat.rpc_url, tx_type=2, gas_free=False)
+
+
+@pytest.fixture(scope="session")
+def ebsi_chain() -> Iterator[ChainVariant]:
+    """Anvil with ``--hardfork berlin`` and gas price 0; the node anchors through EBSI's
+    Timestamp interface there (MCLEDGER_ANCHOR_TARGET=ebsi-timestamp)."""
+    with start_anvil(hardfork="berlin", gas_price=0) as anvil:
+        env = {"MCLEDGER_GAS_PRICE_GWEI": "0", "MCLEDGER_ANCHOR_TARGET": "ebsi-timestamp"}
+        yield ChainVariant("ebsi-timestamp", anvil.rpc_url, tx_type=0, gas_free=True, env=env)
