@@ -8,6 +8,7 @@ NPM_STAMP := contracts/node_modules/.mcledger-installed
 CONTEXTS_STAMP := node/contexts/node_modules/.mcledger-installed
 INTEROP_STAMP := tests/interop/node_modules/.mcledger-installed
 CHAINS_STAMP := tests/chains/node_modules/.mcledger-installed
+OA_STAMP := tests/openattestation/node_modules/.mcledger-installed
 PAGE_STAMP := verifier-page/node_modules/.mcledger-installed
 PAGE_BUILT := node/verifier/web/verifier.js
 CHROMIUM := /usr/bin/chromium
@@ -72,14 +73,21 @@ $(CHAINS_STAMP): tests/chains/package.json tests/chains/package-lock.json
 	cd tests/chains && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# OpenAttestation's DocumentStore as published on npm, for the side-by-side revocation gas
+# benchmark (tests/benchmarks/bench_revocation_commitments.py); only `make bench` needs it.
+$(OA_STAMP): tests/openattestation/package.json tests/openattestation/package-lock.json
+	cd tests/openattestation && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: setup
 	$(BIN)/ruff check anchoring node cli contracts tests
 	$(BIN)/ruff format --check anchoring node cli contracts tests
 	$(BIN)/mypy
 
-bench: setup
+bench: setup $(OA_STAMP)
 	$(BIN)/pytest tests/benchmarks -o python_files='bench_*.py' -m benchmark -s
 
 clean-venv:
 	rm -rf $(VENV) contracts/node_modules node/contexts/node_modules \
-	       tests/interop/node_modules tests/chains/node_modules verifier-page/node_modules
+	       tests/interop/node_modules tests/chains/node_modules verifier-page/node_modules \
+	       tests/openattestation/node_modules

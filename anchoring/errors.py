@@ -13,6 +13,16 @@ class InvalidProofError(MerkleError):
     """An inclusion or consistency proof does not verify; the message says what differed."""
 
 
+class RevocationSetError(MerkleError):
+    """A revocation set entry (digest, reason, time) or a revocation proof is malformed; the
+    message names the field. Nothing was changed."""
+
+
+class InvalidRevocationProofError(RevocationSetError):
+    """A well-formed revocation proof does not lead to the expected root (or is not for the
+    digest asked about): it proves nothing; the message says what was computed."""
+
+
 class ChainError(AnchoringError):
     """Talking to the chain failed (RPC unreachable, transaction failed, timeout)."""
 

@@ -30,6 +30,16 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "admin": ((), ("address",), "view"),
     "revocationOf": (("address", "bytes32"), ("uint64", "uint8"), "view"),
     "transferAdmin": (("address",), (), "nonpayable"),
+    # version 2: revocation commitments (docs/formats.md "The contract")
+    "version": ((), ("uint16",), "pure"),
+    "commitRevocations": (
+        ("bytes32", "bytes32", "uint64", "bytes32[]", "uint8", "uint64", "tuple[]"),
+        (),
+        "nonpayable",
+    ),
+    "commitStatusLists": (("tuple[]",), (), "nonpayable"),
+    "revocationRootOf": (("address",), ("bytes32", "uint64", "uint64", "uint64"), "view"),
+    "statusListHashOf": (("address", "bytes32"), ("bytes32", "uint64"), "view"),
 }
 
 # name -> ((type, indexed), ...)
@@ -39,6 +49,17 @@ EVENTS: dict[str, tuple[tuple[str, bool], ...]] = {
     "IssuerRegistered": (("address", True), ("string", False)),
     "IssuerSuspended": (("address", True),),
     "AdminTransferred": (("address", True), ("address", True)),
+    "RevocationsCommitted": (
+        ("address", True),
+        ("bytes32", True),
+        ("bytes32", False),
+        ("uint64", False),
+        ("uint64", False),
+        ("uint64", False),
+        ("uint8", False),
+        ("bytes32[]", False),
+    ),
+    "StatusListCommitted": (("address", True), ("bytes32", True), ("bytes32", False)),
 }
 
 ERRORS: dict[str, tuple[str, ...]] = {
@@ -54,6 +75,13 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "NoDigests": (),
     "ZeroDigest": ("uint256",),
     "InvalidReason": ("uint8",),
+    "StaleRevocationRoot": ("bytes32", "bytes32"),
+    "InvalidRevocationSize": ("uint64", "uint64", "uint256"),
+    "InconsistentRevocationRoot": ("bytes32", "uint64"),
+    "InvalidRevocationTime": ("uint64", "uint256"),
+    "ZeroStatusListId": ("uint256",),
+    "ZeroStatusListHash": ("uint256",),
+    "NoStatusLists": (),
 }
 
 # EbsiTimestamp: EBSI's Timestamp interface (v4) and the registry around it (docs/formats.md).
@@ -280,3 +308,12 @@ def test_the_opcode_walk_finds_new_opcodes_and_skips_push_data() -> None:
         (11, 0x5F, "shanghai"),
         (12, 0x5F, "shanghai"),
     ]
+
+
+def test_status_lists_are_given_as_id_and_hash_pairs() -> None:
+    functions = _entries(load_artifact(), "function")
+    for name, position in (("commitRevocations", 6), ("commitStatusLists", 0)):
+        param = functions[name]["inputs"][position]
+        assert param["name"] == "statusLists", name
+        components = [(c["name"], c["type"]) for c in param["components"]]
+        assert components == [("listId", "bytes32"), ("listHash", "bytes32")], name
