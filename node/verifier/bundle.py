@@ -18,8 +18,8 @@ from typing import Any, Generic, TypeVar
 
 from eth_utils import keccak, to_checksum_address
 
-from mcledger.anchoring.bundle import BUNDLE_VERSION, ProofBundle, format_time
-from mcledger.anchoring.chain import ChainClient
+from mcledger.anchoring.bundle import BUNDLE_VERSION, AnchorInfo, ProofBundle, format_time
+from mcledger.anchoring.chain import ChainClient, Receipt
 from mcledger.anchoring.errors import InvalidProofError
 from mcledger.anchoring.ledger import AnchorRecord, LedgerContract, RevocationReason
 from mcledger.anchoring.merkle import verify_inclusion
@@ -218,6 +218,40 @@ def _check_anchor_block(
     )
 
 
+def block_problems(anchor: AnchorInfo, client: ChainClient) -> tuple[list[str], int | None]:
+    """What disagrees between the bundle's block (number, hash, time) and the chain's, and
+    the block's time (None when there is no such block: the one problem then)."""
+    number = anchor.block_number
+    block = client.block(number)
+    if block is None:
+        return [f"there is no block {number}"], None
+    problems = []
+    block_hash = _hex(block["hash"])
+    if block_hash != anchor.block_hash:
+        problems.append(f"block {number} has hash {block_hash}, not {anchor.block_hash}")
+    made_at, claimed = int(block["timestamp"]), int(anchor.anchored_at.timestamp())
+    if made_at != claimed:
+        problems.append(f"block {number} was made at {_iso(made_at)}, not {_iso(claimed)}")
+    return problems, made_at
+
+
+def receipt_problems(anchor: AnchorInfo, client: ChainClient) -> tuple[list[str], Receipt | None]:
+    """What disagrees between the bundle's transaction and its receipt (in the bundle's
+    block, successful), and the receipt (None when there is no such transaction)."""
+    receipt = client.receipt(anchor.transaction_hash)
+    if receipt is None:
+        return [f"there is no transaction {anchor.transaction_hash}"], None
+    problems = []
+    if receipt.block_hash != anchor.block_hash or receipt.block_number != anchor.block_number:
+        problems.append(
+            f"transaction {anchor.transaction_hash} is in block {receipt.block_number}"
+            f" ({receipt.block_hash}), not {anchor.block_number} ({anchor.block_hash})"
+        )
+    if not receipt.success:
+        problems.append(f"transaction {anchor.transaction_hash} failed")
+    return problems, receipt
+
+
 def _block_problems(
     bundle: ProofBundle, client: ChainClient, contract: str, record: _Read[AnchorRecord]
 ) -> list[str]:
@@ -227,16 +261,10 @@ def _block_problems(
     issuer and size are ``anchor.issuer`` and ``anchor.treeSize``'s business).
     """
     anchor, root = bundle.anchor, bundle.proof.root
-    number, problems = anchor.block_number, []
-    block = client.block(number)
-    if block is None:
-        return [f"there is no block {number}"]
-    block_hash = _hex(block["hash"])
-    if block_hash != anchor.block_hash:
-        problems.append(f"block {number} has hash {block_hash}, not {anchor.block_hash}")
-    made_at, claimed = int(block["timestamp"]), int(anchor.anchored_at.timestamp())
-    if made_at != claimed:
-        problems.append(f"block {number} was made at {_iso(made_at)}, not {_iso(claimed)}")
+    number = anchor.block_number
+    problems, made_at = block_problems(anchor, client)
+    if made_at is None:
+        return problems
     found = _anchored(record)
     if record.value is None:
         problems.append(f"cannot read the contract's anchoring time: {record.error}")
@@ -247,17 +275,10 @@ def _block_problems(
             f"the contract records the anchoring at {_iso(found.anchored_at)},"
             f" block {number} was made at {_iso(made_at)}"
         )
-    receipt = client.receipt(anchor.transaction_hash)
+    more, receipt = receipt_problems(anchor, client)
+    problems += more
     if receipt is None:
-        problems.append(f"there is no transaction {anchor.transaction_hash}")
         return problems
-    if receipt.block_hash != anchor.block_hash or receipt.block_number != number:
-        problems.append(
-            f"transaction {anchor.transaction_hash} is in block {receipt.block_number}"
-            f" ({receipt.block_hash}), not {number} ({anchor.block_hash})"
-        )
-    if not receipt.success:
-        problems.append(f"transaction {anchor.transaction_hash} failed")
     events = [
         event
         for event in map(_root_anchored, receipt.logs)

@@ -41,10 +41,10 @@ from mcledger.node.verifier.bundle import (
     _check_not_revoked,
     _error_text,
     _format_detail,
-    _hex,
-    _iso,
     _Read,
     _read,
+    block_problems,
+    receipt_problems,
 )
 from mcledger.node.verifier.names import (
     ANCHOR_BLOCK,
@@ -198,16 +198,10 @@ def _check_block(
 def _block_problems(
     bundle: ProofBundle, client: ChainClient, contract: str, record: _Read[TimestampRecord]
 ) -> list[str]:
-    anchor, number, problems = bundle.anchor, bundle.anchor.block_number, []
-    block = client.block(number)
-    if block is None:
-        return [f"there is no block {number}"]
-    block_hash = _hex(block["hash"])
-    if block_hash != anchor.block_hash:
-        problems.append(f"block {number} has hash {block_hash}, not {anchor.block_hash}")
-    made_at, claimed = int(block["timestamp"]), int(anchor.anchored_at.timestamp())
-    if made_at != claimed:
-        problems.append(f"block {number} was made at {_iso(made_at)}, not {_iso(claimed)}")
+    anchor, number = bundle.anchor, bundle.anchor.block_number
+    problems, made_at = block_problems(anchor, client)
+    if made_at is None:
+        return problems
     if record.value is None:
         problems.append(f"cannot read the timestamp's block: {record.error}")
     elif not record.value.exists:
@@ -216,17 +210,10 @@ def _block_problems(
         problems.append(
             f"the contract records the timestamp in block {record.value.block_number}, not {number}"
         )
-    receipt = client.receipt(anchor.transaction_hash)
+    more, receipt = receipt_problems(anchor, client)
+    problems += more
     if receipt is None:
-        problems.append(f"there is no transaction {anchor.transaction_hash}")
         return problems
-    if receipt.block_hash != anchor.block_hash or receipt.block_number != number:
-        problems.append(
-            f"transaction {anchor.transaction_hash} is in block {receipt.block_number}"
-            f" ({receipt.block_hash}), not {number} ({anchor.block_hash})"
-        )
-    if not receipt.success:
-        problems.append(f"transaction {anchor.transaction_hash} failed")
     wanted = timestamp_id(bundle.proof.root)
     if not any(wanted in _timestamp_ids(log, contract) for log in receipt.logs):
         problems.append(

@@ -162,17 +162,14 @@ async function checkAnchorBlock(bundle, chain, contract, record) {
     `${anchor.anchoredAtText}; transaction ${anchor.transactionHash} emitted RootAnchored`);
 }
 
-async function blockProblems(bundle, chain, contract, record) {
-  const {anchor} = bundle;
-  const root = hexOf(bundle.proof.root);
+/** What disagrees between the bundle's block (number, hash, time) and the chain's, and
+ * the block's time (null when there is no such block: the one problem then). */
+export function blockProblemsOf(anchor, block) {
   const number = anchor.blockNumber;
-  const problems = [];
-  const [block, receipt] = await Promise.all([
-    chain.block(number), chain.receipt(anchor.transactionHash),
-  ]);
   if(!block) {
-    return [`there is no block ${number}`];
+    return {problems: [`there is no block ${number}`], madeAt: null};
   }
+  const problems = [];
   const blockHash = String(block.hash).toLowerCase();
   if(blockHash !== anchor.blockHash) {
     problems.push(`block ${number} has hash ${blockHash}, not ${anchor.blockHash}`);
@@ -181,6 +178,40 @@ async function blockProblems(bundle, chain, contract, record) {
   if(madeAt !== anchor.anchoredAt) {
     problems.push(`block ${number} was made at ${isoTime(madeAt)}, ` +
       `not ${isoTime(anchor.anchoredAt)}`);
+  }
+  return {problems, madeAt};
+}
+
+/** What disagrees between the bundle's transaction and its receipt (in the bundle's block,
+ * successful); none but "no transaction" when there is no receipt. */
+export function receiptProblemsOf(anchor, receipt) {
+  const tx = anchor.transactionHash;
+  if(!receipt) {
+    return [`there is no transaction ${tx}`];
+  }
+  const problems = [];
+  const receiptHash = String(receipt.blockHash).toLowerCase();
+  const receiptNumber = Number(BigInt(receipt.blockNumber));
+  if(receiptHash !== anchor.blockHash || receiptNumber !== anchor.blockNumber) {
+    problems.push(`transaction ${tx} is in block ${receiptNumber} (${receiptHash}),` +
+      ` not ${anchor.blockNumber} (${anchor.blockHash})`);
+  }
+  if(BigInt(receipt.status) !== 1n) {
+    problems.push(`transaction ${tx} failed`);
+  }
+  return problems;
+}
+
+async function blockProblems(bundle, chain, contract, record) {
+  const {anchor} = bundle;
+  const root = hexOf(bundle.proof.root);
+  const number = anchor.blockNumber;
+  const [block, receipt] = await Promise.all([
+    chain.block(number), chain.receipt(anchor.transactionHash),
+  ]);
+  const {problems, madeAt} = blockProblemsOf(anchor, block);
+  if(madeAt === null) {
+    return problems;
   }
   const found = anchored(record);
   if(record.error !== undefined) {
@@ -191,20 +222,11 @@ async function blockProblems(bundle, chain, contract, record) {
     problems.push(`the contract records the anchoring at ${isoTime(found.anchoredAt)},` +
       ` block ${number} was made at ${isoTime(madeAt)}`);
   }
-  const tx = anchor.transactionHash;
+  problems.push(...receiptProblemsOf(anchor, receipt));
   if(!receipt) {
-    problems.push(`there is no transaction ${tx}`);
     return problems;
   }
-  const receiptHash = String(receipt.blockHash).toLowerCase();
-  const receiptNumber = Number(BigInt(receipt.blockNumber));
-  if(receiptHash !== anchor.blockHash || receiptNumber !== number) {
-    problems.push(`transaction ${tx} is in block ${receiptNumber} (${receiptHash}),` +
-      ` not ${number} (${anchor.blockHash})`);
-  }
-  if(BigInt(receipt.status) !== 1n) {
-    problems.push(`transaction ${tx} failed`);
-  }
+  const tx = anchor.transactionHash;
   const events = (receipt.logs || []).map(rootAnchored)
     .filter(e => e !== null && e.contract === contract && e.root === root);
   if(!events.length) {

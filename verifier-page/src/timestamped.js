@@ -6,8 +6,8 @@
 // without one, a pass that says what is not established.
 
 import {
-  checkChainId, checkInclusion, checkIssuerRegistered, checkNotRevoked, failedRead,
-  formatDetail, read,
+  blockProblemsOf, checkChainId, checkInclusion, checkIssuerRegistered, checkNotRevoked,
+  failedRead, formatDetail, read, receiptProblemsOf,
 } from './bundle.js';
 import {
   ANCHOR_BLOCK, ANCHOR_ISSUER, ANCHOR_ROOT, ANCHOR_TREE_SIZE, BUNDLE_FORMAT, DIGEST_NOT_REVOKED,
@@ -15,7 +15,7 @@ import {
 } from './names.js';
 import {failed, passed} from './report.js';
 import {RpcError, TIMESTAMPED_HASHES_TOPIC, timestampIdsOf} from './rpc.js';
-import {checksumAddress, errorText, hexOf, isoTime, sha256} from './util.js';
+import {checksumAddress, errorText, hexOf, sha256} from './util.js';
 
 const MAGIC = [0x6d, 0x63, 0x6c]; // "mcl"
 const VERSION = 1;
@@ -193,21 +193,12 @@ async function checkBlock(bundle, chain, contract, record, id) {
 async function blockProblems(bundle, chain, contract, record, id) {
   const {anchor} = bundle;
   const number = anchor.blockNumber;
-  const problems = [];
   const [block, receipt] = await Promise.all([
     chain.block(number), chain.receipt(anchor.transactionHash),
   ]);
-  if(!block) {
-    return [`there is no block ${number}`];
-  }
-  const blockHash = String(block.hash).toLowerCase();
-  if(blockHash !== anchor.blockHash) {
-    problems.push(`block ${number} has hash ${blockHash}, not ${anchor.blockHash}`);
-  }
-  const madeAt = Number(BigInt(block.timestamp));
-  if(madeAt !== anchor.anchoredAt) {
-    problems.push(`block ${number} was made at ${isoTime(madeAt)}, ` +
-      `not ${isoTime(anchor.anchoredAt)}`);
+  const {problems, madeAt} = blockProblemsOf(anchor, block);
+  if(madeAt === null) {
+    return problems;
   }
   if(record.error !== undefined) {
     problems.push(`cannot read the timestamp's block: ${record.error}`);
@@ -217,24 +208,14 @@ async function blockProblems(bundle, chain, contract, record, id) {
     problems.push(`the contract records the timestamp in block ${record.value.blockNumber},` +
       ` not ${number}`);
   }
-  const tx = anchor.transactionHash;
+  problems.push(...receiptProblemsOf(anchor, receipt));
   if(!receipt) {
-    problems.push(`there is no transaction ${tx}`);
     return problems;
-  }
-  const receiptHash = String(receipt.blockHash).toLowerCase();
-  const receiptNumber = Number(BigInt(receipt.blockNumber));
-  if(receiptHash !== anchor.blockHash || receiptNumber !== number) {
-    problems.push(`transaction ${tx} is in block ${receiptNumber} (${receiptHash}),` +
-      ` not ${number} (${anchor.blockHash})`);
-  }
-  if(BigInt(receipt.status) !== 1n) {
-    problems.push(`transaction ${tx} failed`);
   }
   const wanted = hexOf(id);
   if(!(receipt.logs || []).some(log => idsOf(log, contract).includes(wanted))) {
-    problems.push(`transaction ${tx} emitted no TimestampedHashes with id 0x${wanted}` +
-      ` from ${contract}`);
+    problems.push(`transaction ${anchor.transactionHash} emitted no TimestampedHashes with ` +
+      `id 0x${wanted} from ${contract}`);
   }
   return problems;
 }
