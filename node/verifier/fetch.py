@@ -26,6 +26,13 @@ class StatusFetchError(NodeError):
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed to http(s) URLs only; with ``no_downgrade`` (documents wanted
+    over https, such as a did:web DID document) not from https to plain http either."""
+
+    def __init__(self, *, no_downgrade: bool = False) -> None:
+        super().__init__()
+        self.no_downgrade = no_downgrade
+
     def redirect_request(
         self,
         req: urllib.request.Request,
@@ -35,32 +42,16 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         headers: Any,
         newurl: str,
     ) -> urllib.request.Request | None:
-        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+        scheme = urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
             raise StatusFetchError(f"redirected to a URL that is not http(s): {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-class _NoDowngradeRedirects(_HttpOnlyRedirects):
-    """For documents wanted over https (a did:web DID document): a redirect from https to
-    plain http is refused."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        was_https = urlsplit(req.full_url).scheme.lower() == "https"
-        if was_https and urlsplit(newurl).scheme.lower() != "https":
+        if self.no_downgrade and urlsplit(req.full_url).scheme.lower() == "https" != scheme:
             raise StatusFetchError(f"redirected from https to a URL that is not https: {newurl}")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-_NO_DOWNGRADE_OPENER = urllib.request.build_opener(_NoDowngradeRedirects)
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects())
+_NO_DOWNGRADE_OPENER = urllib.request.build_opener(_HttpOnlyRedirects(no_downgrade=True))
 
 
 JSON_ACCEPT = "application/vc+ld+json, application/ld+json, application/json"

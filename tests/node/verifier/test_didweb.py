@@ -229,9 +229,9 @@ def test_a_did_document_fetched_over_https_may_not_redirect_to_http() -> None:
     loopback http → http redirect are followed."""
     import urllib.request
 
-    from mcledger.node.verifier.fetch import StatusFetchError, _NoDowngradeRedirects
+    from mcledger.node.verifier.fetch import StatusFetchError, _HttpOnlyRedirects
 
-    handler = _NoDowngradeRedirects()
+    handler = _HttpOnlyRedirects(no_downgrade=True)
     secure = urllib.request.Request("https://uni.example.lv/.well-known/did.json")
     with pytest.raises(StatusFetchError, match="redirected from https to a URL that is not https"):
         handler.redirect_request(secure, None, 302, "Found", {}, "http://uni.example.lv/did.json")
