@@ -95,7 +95,7 @@ def postgres_url(test_settings: Settings) -> str:
 
 
 @contextlib.contextmanager
-def _throwaway_schema(base: str) -> Iterator[str]:
+def throwaway_schema(base: str) -> Iterator[str]:
     """A PostgreSQL URL whose search path is a new schema, dropped afterwards."""
     import psycopg
 
@@ -116,12 +116,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'index.sqlite3'}"
         return
-    with _throwaway_schema(request.getfixturevalue("postgres_url")) as url:
+    with throwaway_schema(request.getfixturevalue("postgres_url")) as url:
         yield url
 
 
 @pytest.fixture
 def postgres_database_url(postgres_url: str) -> Iterator[str]:
     """An empty index in a throw-away schema of the test PostgreSQL."""
-    with _throwaway_schema(postgres_url) as url:
+    with throwaway_schema(postgres_url) as url:
         yield url

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.types import ASGIApp
@@ -27,6 +25,7 @@ from mcledger.node.api import (
 from mcledger.node.api.cors import PublicReadCors
 from mcledger.node.api.deps import AnchoringControl, NodeContext
 from mcledger.node.api.observe import RequestObserver
+from mcledger.node.api.openapi import install_openapi
 from mcledger.node.api.problems import install_problem_handlers
 from mcledger.node.api.schemas import AnchorRequest, DigestSubmission
 from mcledger.node.issuing.issuance import CredentialIssuer
@@ -87,25 +86,5 @@ def create_app(
         routes_verify,
     ):
         app.include_router(module.router)
-    _document_request_models(app, _REQUEST_MODELS)
+    install_openapi(app, _REQUEST_MODELS)
     return app
-
-
-def _document_request_models(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in models:
-                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(model_schema.pop("$defs", {}))
-                components[model.__name__] = model_schema
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -71,7 +71,10 @@ def parse_body(model: type[Model], raw: bytes) -> Model:
         raise validation_problem(pydantic_errors(errors, located=False)) from None
 
 
-def documented_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` declaring ``model`` as the JSON request body."""
+def documented_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring ``model`` as the JSON request body (``required``: False
+    for a route that takes an empty body as well)."""
     schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return {
+        "requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}
+    }

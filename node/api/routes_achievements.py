@@ -23,6 +23,7 @@ from mcledger.anchoring.bundle import format_time
 from mcledger.node.api.body import read_body
 from mcledger.node.api.deps import Context, require_scope
 from mcledger.node.api.problems import ProblemError, field_error, validation_problem
+from mcledger.node.api.schemas import MAX_INDEX_ID
 from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
 from mcledger.node.credentials.build import AchievementVersion
 from mcledger.node.issuing.catalogue import (
@@ -168,7 +169,9 @@ def get_achievements(
 def get_one_achievement(
     achievement_id: str,
     context: Context,
-    version: Annotated[int | None, Query(ge=1, description="this version, not the latest")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_INDEX_ID, description="this version, not the latest")
+    ] = None,
 ) -> dict[str, Any]:
     try:
         return achievement_view(get_achievement(context.engine, achievement_id, version))

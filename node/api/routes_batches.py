@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +13,14 @@ from mcledger.anchoring.bundle import format_time
 from mcledger.node.api.body import documented_body, parse_body, read_body
 from mcledger.node.api.deps import Context, require_scope
 from mcledger.node.api.problems import ProblemError
-from mcledger.node.api.schemas import AnchorRequest, AnchorView, BatchPage, BatchView
+from mcledger.node.api.schemas import (
+    MAX_INDEX_ID,
+    AnchorNowResult,
+    AnchorRequest,
+    AnchorView,
+    BatchPage,
+    BatchView,
+)
 from mcledger.node.index.models import BatchState, batch_t
 from mcledger.node.issuing.tokens import TokenInfo
 
@@ -51,7 +58,8 @@ def list_batches(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="batches per page")] = 50,
     after: Annotated[
-        int | None, Query(ge=1, description="the `nextAfter` of the previous page")
+        int | None,
+        Query(ge=1, le=MAX_INDEX_ID, description="the `nextAfter` of the previous page"),
     ] = None,
     issuer: Annotated[str | None, Query(description="only this issuer's batches")] = None,
 ) -> BatchPage:
@@ -68,7 +76,7 @@ def list_batches(
 
 
 @router.get("/v1/batches/{batch_id}", summary="One batch", responses={404: {}})
-def get_batch(batch_id: int, context: Context) -> BatchView:
+def get_batch(batch_id: Annotated[int, Path(ge=1, le=MAX_INDEX_ID)], context: Context) -> BatchView:
     with context.engine.connect() as conn:
         row = conn.execute(_BATCH.where(batch_t.c.id == batch_id)).first()
     if row is None:
@@ -84,8 +92,13 @@ def get_batch(batch_id: int, context: Context) -> BatchView:
         "Body `{}` (or empty). Needs a token with scope `admin`; acts for the token's "
         'issuer. 202 with the batch, or `{"state": "nothing-pending"}`.'
     ),
-    openapi_extra=documented_body(AnchorRequest),
-    responses={409: {"description": "an anchoring run is in progress"}, 503: {}},
+    openapi_extra=documented_body(AnchorRequest, required=False),
+    responses={
+        202: {"model": AnchorNowResult},
+        409: {"description": "an anchoring run is in progress"},
+        502: {"description": "the chain refused or failed the transaction"},
+        503: {"description": "no anchoring service, or the chain is not reachable"},
+    },
 )
 async def anchor_now(
     request: Request,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from mcledger.node.api.deps import Context, NodeContext, require_scope
@@ -26,6 +27,63 @@ from mcledger.node.issuing.tokens import TokenInfo
 router = APIRouter(tags=["issuers"])
 
 JSON_LD = "application/ld+json"
+DID_JSON = "application/did+json"
+
+_PROFILE_TEXT = {"type": "string", "minLength": 1, "maxLength": 300}
+_PROFILE_UPDATE_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "legalName": _PROFILE_TEXT,
+                        "legalIdentifier": _PROFILE_TEXT,
+                        "country": {
+                            "type": "string",
+                            "pattern": "^[A-Z]{2}$",
+                            "description": "ISO 3166-1 alpha-2",
+                        },
+                        "region": _PROFILE_TEXT,
+                        "qaRegister": _PROFILE_TEXT,
+                        "qaIdentifier": _PROFILE_TEXT,
+                        "did": {"type": "string", "pattern": "^did:"},
+                    },
+                },
+                "example": {"legalName": "Latvijas Universitāte", "country": "LV"},
+            }
+        },
+    }
+}
+
+
+class IssuerProfileView(BaseModel):
+    """An issuer's public profile (`GET`/`PUT /v1/issuers/{id}`)."""
+
+    id: str
+    name: str | None
+    did: str | None
+    didMethod: str | None
+    chainAddress: str | None
+    legalName: str | None
+    legalIdentifier: str | None
+    country: str | None
+    region: str | None
+    qualityAssurance: dict[str, str | None] = Field(description="register and identifier")
+
+
+class DidDocumentResponse(JSONResponse):
+    """A DID document, with the media type DID Core §6.2 gives its JSON form."""
+
+    media_type = DID_JSON
+
+
+_DID_DOCUMENT = {
+    "description": "the DID document (DID Core)",
+    "content": {DID_JSON: {"schema": {"type": "object", "required": ["id"]}}},
+}
 
 
 def profile_view(profile: PublicProfile) -> dict[str, Any]:
@@ -47,7 +105,12 @@ def profile_view(profile: PublicProfile) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/issuers/{issuer_id}", summary="An issuer's public profile", responses={404: {}})
+@router.get(
+    "/v1/issuers/{issuer_id}",
+    summary="An issuer's public profile",
+    response_model=IssuerProfileView,
+    responses={404: {}},
+)
 def get_issuer(issuer_id: str, context: Context) -> dict[str, Any]:
     """Legal identity, country/region, quality assurance, DID and chain address."""
     return profile_view(get_issuer_profile(context.engine, issuer_id))
@@ -60,6 +123,8 @@ def get_issuer(issuer_id: str, context: Context) -> dict[str, Any]:
         "Any of legalName, legalIdentifier, country (ISO 3166-1 alpha-2), region, "
         "qaRegister, qaIdentifier, did; fields left out stay as they are."
     ),
+    response_model=IssuerProfileView,
+    openapi_extra=_PROFILE_UPDATE_DOC,
     responses={401: {}, 403: {}, 404: {}, 422: {}},
 )
 async def put_issuer(
@@ -105,13 +170,14 @@ def _did_document_response(context: NodeContext) -> JSONResponse:
     issuer = context.credentials
     if issuer is None or not issuer.did.startswith("did:web:"):
         raise ProblemError(404, "not-found", "this node's issuer has no did:web DID document")
-    return JSONResponse(did_document(issuer.did, issuer.key), media_type="application/did+json")
+    return DidDocumentResponse(did_document(issuer.did, issuer.key))
 
 
 @router.get(
     "/.well-known/did.json",
     summary="The did:web DID document of this node's issuer",
-    responses={404: {"description": "the issuer's DID is not a did:web"}},
+    response_class=DidDocumentResponse,
+    responses={200: _DID_DOCUMENT, 404: {"description": "the issuer's DID is not a did:web"}},
 )
 async def well_known_did(context: Context) -> JSONResponse:
     return _did_document_response(context)
@@ -120,7 +186,8 @@ async def well_known_did(context: Context) -> JSONResponse:
 @router.get(
     "/v1/issuers/{issuer_id}/did.json",
     summary="The issuer's DID document (did:web issuers)",
-    responses={404: {}},
+    response_class=DidDocumentResponse,
+    responses={200: _DID_DOCUMENT, 404: {}},
 )
 async def issuer_did_document(issuer_id: str, context: Context) -> JSONResponse:
     if context.credentials is None or context.credentials.issuer_id != issuer_id:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from mcledger.node.api.body import parse_body, read_body
 from mcledger.node.api.deps import Context, NodeContext, require_scope
 from mcledger.node.api.problems import ProblemError, field_error, validation_problem
+from mcledger.node.api.schemas import MAX_INDEX_ID
 from mcledger.node.issuing.status_lists import StatusListUnavailableError, UnknownStatusListError
 from mcledger.node.issuing.status_publish import publish_status_list
 from mcledger.node.issuing.tokens import TokenInfo
@@ -85,6 +86,27 @@ class RevocationView(BaseModel):
     blockNumber: int | None
 
 
+class RevocationRecordView(RevocationView):
+    """A revocation as its issuer sees it (the answer to a revoke)."""
+
+    note: str | None = Field(description="the issuer's own note (never published)")
+    revokedBy: int | None = Field(description="the id of the token that revoked it")
+    created: bool = Field(description="false when it was already revoked")
+
+
+class SuspensionView(BaseModel):
+    """A suspension as its issuer sees it (the answer to a suspend or unsuspend)."""
+
+    credentialId: str
+    digest: str
+    suspended: bool
+    suspendedAt: str
+    note: str | None
+    liftedAt: str | None
+    liftNote: str | None
+    changed: bool = Field(description="false when the call changed nothing")
+
+
 class RevocationPage(BaseModel):
     revocations: list[RevocationView] = Field(description="oldest first")
     nextAfter: int | None = Field(description="pass as `after` for the next page; null at the end")
@@ -123,7 +145,7 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 
         "Needs a token with scope `revoke` of the issuer that issued the credential."
     ),
     openapi_extra=_body_schema(RevokeRequest, True),
-    responses=_WRITE_RESPONSES,
+    responses={200: {"model": RevocationRecordView}, **_WRITE_RESPONSES},
 )
 async def revoke(
     credential_id: str,
@@ -152,7 +174,7 @@ async def revoke(
     summary="Suspend a credential until the suspension is lifted",
     description="Sets its bit in its suspension status list; a repeat changes nothing.",
     openapi_extra=_body_schema(SuspensionRequest, False),
-    responses=_WRITE_RESPONSES,
+    responses={200: {"model": SuspensionView}, **_WRITE_RESPONSES},
 )
 async def suspend(
     credential_id: str,
@@ -168,7 +190,11 @@ async def suspend(
     summary="Lift a credential's suspension",
     description="Clears its bit in its suspension status list; 409 if it was never suspended.",
     openapi_extra=_body_schema(SuspensionRequest, False),
-    responses={**_WRITE_RESPONSES, 409: {"description": "never suspended"}},
+    responses={
+        200: {"model": SuspensionView},
+        **_WRITE_RESPONSES,
+        409: {"description": "never suspended"},
+    },
 )
 async def unsuspend(
     credential_id: str,
@@ -196,22 +222,55 @@ async def _change_suspension(
     return JSONResponse(record.to_json())
 
 
+# RFC 3339 §5.6 date-time, the offset optional (none: UTC). Written out rather than left to
+# pydantic's datetime, which also reads bare numbers as Unix times ("123": 1970).
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$"
+
+
+def _query_time(name: str, value: str | None) -> datetime | None:
+    """A ``since``/``until`` value that matched RFC3339_PATTERN, as a datetime; 422 for one
+    that names no time (month 13, hour 24)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise validation_problem(
+            [field_error((name,), f"not a date-time: {exc}", "query")]
+        ) from None
+
+
 @router.get("/v1/revocations", summary="The revocation history, oldest first")
 def revocations(
     context: Context,
     issuer: Annotated[str | None, Query(description="only this issuer's revocations")] = None,
     since: Annotated[
-        datetime | None, Query(description="revoked at or after (RFC 3339; no zone: UTC)")
+        str | None,
+        Query(
+            pattern=RFC3339_PATTERN,
+            description="revoked at or after (RFC 3339 date-time; no offset: UTC)",
+        ),
     ] = None,
-    until: Annotated[datetime | None, Query(description="revoked before (RFC 3339)")] = None,
+    until: Annotated[
+        str | None,
+        Query(pattern=RFC3339_PATTERN, description="revoked before (RFC 3339 date-time)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="records per page")] = 100,
     after: Annotated[
-        int | None, Query(ge=0, description="the `nextAfter` of the previous page")
+        int | None,
+        Query(ge=0, le=MAX_INDEX_ID, description="the `nextAfter` of the previous page"),
     ] = None,
 ) -> RevocationPage:
     """Public: digest, credential id, time, reason, and the chain transaction once sent.
     The issuer's notes are not published."""
-    page = list_revocations(context.engine, issuer, since, until, limit, after)
+    page = list_revocations(
+        context.engine,
+        issuer,
+        _query_time("since", since),
+        _query_time("until", until),
+        limit,
+        after,
+    )
     return RevocationPage(
         revocations=[RevocationView(**record.to_json(public=True)) for record in page.items],
         nextAfter=page.next_after,

@@ -19,6 +19,9 @@ from mcledger.node.pipeline.submissions import (
 )
 
 MAX_DIGESTS_PER_REQUEST = 10_000
+# Ids and versions in the index are SQL `integer`s (PostgreSQL's int4): a query or path
+# number past this names nothing, and must not reach the database (it fails there).
+MAX_INDEX_ID = 2**31 - 1
 HEX64 = "^[0-9a-f]{64}$"
 _EXAMPLE_DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -66,6 +69,28 @@ class DigestSubmission(_Strict):
 
 class AnchorRequest(_Strict):
     """`POST /v1/batches`: an empty object (seal what is pending and anchor it now)."""
+
+
+class AnchoredBatch(BaseModel):
+    """A batch `POST /v1/batches` sealed or finished, as the anchorer reports it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    batchId: int
+    issuer: str
+    state: str = Field(description="sealed, submitted or confirmed")
+    treeSize: int
+    root: str | None
+    transactionHash: str | None
+    blockNumber: int | None
+    lastError: str | None
+
+
+class AnchorNowResult(BaseModel):
+    """`POST /v1/batches`: the batches touched, or `{"state": "nothing-pending"}`."""
+
+    batches: list[AnchoredBatch] | None = None
+    state: str | None = Field(None, description="`nothing-pending` when nothing was sealed")
 
 
 class DigestReceipt(BaseModel):
@@ -148,3 +173,38 @@ PROOF_BUNDLE_EXAMPLE: dict[str, Any] = {
         "issuer": "0x…",
     },
 }
+
+
+class FieldProblem(BaseModel):
+    """One bad field of a 422: where it is and what is wrong with it."""
+
+    path: str = Field(description="e.g. `digests[3].digest`; `(body)` for the body itself")
+    detail: str
+    pointer: str | None = Field(None, description="JSON Pointer into the body (`#/digests/3`)")
+    in_: str | None = Field(
+        None, alias="in", description="`query`, `path` or `header` for a bad parameter"
+    )
+
+
+class DigestConflictView(BaseModel):
+    digest: str
+    reason: str = Field(description="e.g. `another-issuer`, `another-credential-id`")
+    detail: str
+
+
+class Problem(BaseModel):
+    """Every error the API sends (RFC 9457), as `application/problem+json`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="a URI naming the code")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable: clients branch on it, not on `detail`")
+    errors: list[FieldProblem] | None = Field(
+        None, description="422 validation-failed: every bad field (the first 100)"
+    )
+    conflicts: list[DigestConflictView] | None = Field(
+        None, description="409 digest-conflict, 403 another-issuers-record: the digests"
+    )

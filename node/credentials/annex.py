@@ -130,7 +130,7 @@ class ErrorList:
             self.add(loc, "must be an http(s) URL")
 
     def country(self, value: Any, loc: Loc) -> None:
-        if value not in COUNTRY_CODES:
+        if not isinstance(value, str) or value not in COUNTRY_CODES:  # {} is unhashable
             self.add(loc, "must be an ISO 3166-1 alpha-2 country code such as LV")
 
 
@@ -212,7 +212,7 @@ def _level(errors: ErrorList, value: Any, loc: Loc) -> None:
 
 
 def check_cycle(errors: ErrorList, cycle: Any, eqf: int | None, loc: Loc) -> None:
-    if cycle not in QF_EHEA_CYCLE_EQF:
+    if not isinstance(cycle, str) or cycle not in QF_EHEA_CYCLE_EQF:  # [] is unhashable
         errors.choice(cycle, loc, tuple(QF_EHEA_CYCLE_EQF))
     elif eqf is not None and QF_EHEA_CYCLE_EQF[cycle] != eqf:
         errors.add(loc, f"the {cycle} cycle is EQF level {QF_EHEA_CYCLE_EQF[cycle]}, not {eqf}")

@@ -106,6 +106,7 @@ def test_every_bad_field_is_listed_at_once() -> None:
         ("level", {"nqf": "5"}, "level.eqf"),
         ("level", {"eqf": "5"}, "level.eqf"),
         ("level", {"eqf": 6, "qfEheaCycle": "short"}, "level.qfEheaCycle"),
+        ("level", {"eqf": 6, "qfEheaCycle": ["first"]}, "level.qfEheaCycle"),  # found by fuzzing
         ("title", "x" * 301, "title"),
     ],
 )
@@ -179,6 +180,12 @@ def test_issuer_profile() -> None:
     ]
     assert paths(validate_issuer_profile({})) == ["legalName", "legalIdentifier", "country"]
     assert validate_issuer_profile({"region": "Rīga"}, partial=True) == []
+
+
+@pytest.mark.parametrize("country", [{}, ["LV"], 7, None])
+def test_a_country_that_is_not_a_string_is_named(country: Any) -> None:
+    """Found by fuzzing `PUT /v1/issuers/{id}`: `{"country": {}}` raised TypeError (a 500)."""
+    assert paths(validate_issuer_profile({"country": country}, partial=True)) == ["country"]
 
 
 # --- whole credentials ----------------------------------------------------------------------------
