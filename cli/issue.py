@@ -8,8 +8,8 @@ issuer with 10,000 learners fixes three rows, not the whole file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from mcledger.node.credentials.annex import FieldError
-    from mcledger.node.issuing.issuance import CredentialIssuer, IssuedCredential
+    from mcledger.node.issuing.issuance import CredentialIssuer
+    from mcledger.node.issuing.signing_workers import BatchSigner
 
 # emoji=False: "did:key:z6Mk…" must not turn into a key emoji.
 stdout = LazyConsole(highlight=False, soft_wrap=True, emoji=False)
@@ -202,8 +203,8 @@ class _LinksFile:
         if new:
             self.writer.writerow(LINKS_HEADER)
 
-    def add(self, issued: IssuedCredential, identifier: str, base_url: str) -> None:
-        self.writer.writerow((issued.credential["id"], identifier, issued.learner_link(base_url)))
+    def add(self, credential_id: str, identifier: str, link: str) -> None:
+        self.writer.writerow((credential_id, identifier, link))
 
     def close(self) -> None:
         self.file.close()
@@ -220,9 +221,15 @@ def issue_rows(
     *,
     total: int | None = None,
     show_progress: bool = True,
+    signer: BatchSigner | None = None,
 ) -> IssueSummary:
     """Issue every good row into ``out`` (one file a credential, and the learners' links);
-    report every bad row on stderr. The CLI's bulk path, also driven by the benchmark."""
+    report every bad row on stderr. ``signer``: the signing workers (default: sign in this
+    process). The CLI's bulk path, also driven by the benchmark."""
+    from mcledger.node.issuing.bulk import issue_chunks
+    from mcledger.node.issuing.signing_workers import SigningInProcess
+
+    signer = signer or SigningInProcess(issuer.key, issuer.sign_and_digest)
     summary = IssueSummary()
     links = _LinksFile(out / LINKS_FILE)
     progress = _progress() if show_progress else None
@@ -230,33 +237,41 @@ def issue_rows(
         task = progress.add_task("issue", total=total) if progress else None
         if progress:
             progress.start()
-        chunk: list[LearnerRow] = []
 
-        def flush() -> None:
-            # One transaction a chunk: the catalogue read once, the rows stored together.
-            for row, issued in zip(
-                chunk, issuer.issue_awards([r.award for r in chunk], actor="cli:issue"), strict=True
-            ):
-                path = out / credential_file_name(issued.credential["id"])
-                path.write_text(json.dumps(issued.credential, indent=2, ensure_ascii=False) + "\n")
-                links.add(issued, row.award["learner"]["identifier"], link_base)
-            summary.issued += len(chunk)
+        def advance(count: int) -> None:
             if progress and task is not None:
-                progress.advance(task, len(chunk))
-            chunk.clear()
+                progress.advance(task, count)
 
-        for row in rows:
-            if isinstance(row, BadRow):
-                summary.refused += 1
-                stderr.print(f"[red]line {row.line}:[/] " + _escape("; ".join(row.problems)))
-                if progress and task is not None:
-                    progress.advance(task)
-                continue
-            chunk.append(row)
-            if len(chunk) >= ISSUE_CHUNK:
-                flush()
-        if chunk:
-            flush()
+        def good_chunks() -> Iterator[list[dict[str, Any]]]:
+            """The good rows' awards, ISSUE_CHUNK at a time; a bad row is reported as read."""
+            chunk: list[dict[str, Any]] = []
+            for row in rows:
+                if isinstance(row, BadRow):
+                    summary.refused += 1
+                    stderr.print(f"[red]line {row.line}:[/] " + _escape("; ".join(row.problems)))
+                    advance(1)
+                    continue
+                chunk.append(row.award)
+                if len(chunk) >= ISSUE_CHUNK:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+
+        # One transaction a chunk: the catalogue read once, the rows stored together.
+        issued_chunks = issue_chunks(issuer, good_chunks(), signer, actor="cli:issue")
+        with contextlib.closing(issued_chunks):
+            for issued in issued_chunks:
+                for item in issued:
+                    path = out / credential_file_name(item.credential_id)
+                    path.write_text(item.file_text, encoding="utf-8")
+                    links.add(
+                        item.credential_id,
+                        item.award["learner"]["identifier"],
+                        item.learner_link(link_base),
+                    )
+                summary.issued += len(issued)
+                advance(len(issued))
     finally:
         if progress:
             progress.stop()
@@ -288,15 +303,30 @@ def issue_command(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for the signed credentials.")],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            show_default=False,
+            help="Processes that build, sign and digest the credentials, each its share, while"
+            " this one keeps the index (default: one per CPU for a large file; a small one is"
+            " signed here, where starting them would cost more than they save). 1 signs in"
+            " this process. The credentials are the same either way.",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Issue one micro-credential per CSV row: sign it, queue its digest for anchoring.
 
     Writes OUT/<uuid>.json for each credential and appends each learner's secret link to
     OUT/learner-links.csv. A bad row is reported with its line and every bad field, and the
-    others are still issued. Exits 0 when every row was issued, 1 when some were refused,
-    2 for usage errors (unknown achievement, unreadable CSV, bad header).
+    others are still issued. Rows are stored 100 at a time, each hundred all or none: an
+    error that stops the run leaves the hundreds before it issued. Exits 0 when every row
+    was issued, 1 when some were refused, 2 for usage errors (unknown achievement,
+    unreadable CSV, bad header) and for errors that stop the run.
     """
+    from mcledger.node.issuing.bulk import signing_workers
     from mcledger.node.issuing.catalogue import (
         InvalidEntryError,
         UnknownAchievementError,
@@ -325,12 +355,15 @@ def issue_command(
         if found.issuer_id != settings.issuer_id:
             raise _fail(f"achievement {achievement} belongs to issuer {found.issuer_id}")
         out.mkdir(parents=True, exist_ok=True)
-        try:
-            with _open_learners(learners) as file:
-                rows = read_learners(file, achievement)
-                summary = issue_rows(node.credentials, rows, out, settings.node_url, total=total)
-        except LearnersFileError as exc:  # the file changed since it was counted
-            raise _fail(f"{learners}: {exc}; the rows before it were issued") from None
+        with signing_workers(node.credentials, workers, total) as signer:
+            try:
+                with _open_learners(learners) as file:
+                    rows = read_learners(file, achievement)
+                    summary = issue_rows(
+                        node.credentials, rows, out, settings.node_url, total=total, signer=signer
+                    )
+            except LearnersFileError as exc:  # the file changed since it was counted
+                raise _fail(f"{learners}: {exc}; the rows before it were issued") from None
     finally:
         node.close()
     stdout.print(

@@ -6,8 +6,10 @@ JSON *structure* (keys, list lengths, types, contexts) and differ only in leaf s
 (credential id, learner name, identifier and DID, dates, place, grade, status entry, the
 proof's date, method and value). So the expansion runs once per structure, on a *template*
 whose string leaves are unique placeholders; the quads it yields are kept, and for each
-credential the real strings are put into the quads in place of the placeholders and only
-RDFC-1.0 (pyld's own URDNA2015, on the dataset: no N-Quads parsing) runs.
+credential only RDFC-1.0 runs, on the quads with the real strings in place of the
+placeholders: on their N-Quads lines written once per template
+(:mod:`node.credentials.fastpath_rdfc`), or with pyld's own URDNA2015 on the dataset when
+blank nodes tie at first degree.
 
 What makes this exact, and where it gives up (every doubt means the full path,
 :func:`node.credentials.dataintegrity.canonicalize`): the shape key and the kinds of slots
@@ -56,6 +58,7 @@ from mcledger.node.credentials.dataintegrity import (
     proof_configuration,
     sign_credential,
 )
+from mcledger.node.credentials.fastpath_rdfc import CanonicalTemplate
 from mcledger.node.credentials.fastpath_template import (
     _BLANK,
     _END,
@@ -63,6 +66,7 @@ from mcledger.node.credentials.fastpath_template import (
     _LITERAL,
     CredentialShape,
     TemplateBuilder,
+    _constant,
     _Template,
     _walk_items,
     document_shape,
@@ -70,6 +74,7 @@ from mcledger.node.credentials.fastpath_template import (
 from mcledger.node.credentials.loader import LocalContextLoader, check_contexts, default_loader
 from mcledger.node.credentials.multikey import Ed25519SigningKey, multibase_encode
 
+_CONFIGURATIONS_KEPT = 16
 # An absolute IRI that pyld's expansion returns unchanged (see _iri_value_ok).
 _SAFE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]*")
 
@@ -115,6 +120,9 @@ class ShapeCache(TemplateBuilder):
         self.max_shapes = max_shapes
         self._shapes: OrderedDict[tuple[Any, ...], CredentialShape] = OrderedDict()
         self._lock = threading.Lock()
+        # Canonical proof configurations by (proof options, contexts): the credentials of a
+        # batch are signed at one moment with one key, so they share one.
+        self._configurations: dict[tuple[Any, ...], str] = {}
 
     # -- public -----------------------------------------------------------------------
 
@@ -131,16 +139,39 @@ class ShapeCache(TemplateBuilder):
     ) -> str:
         """:meth:`canonicalize` for a document whose :func:`document_shape` is already known:
         ``tokens`` and ``values`` must be exactly what it returns for ``document``."""
-        dataset, reason = self._dataset(document, tokens, values)
-        if dataset is None:
+        template, reason = self._usable_template(document, tokens, values)
+        if template is None:
             return self._fallback(document, reason)
         try:
-            result = _rdfc(dataset)
-            result.encode("utf-8")  # a lone surrogate: the full path reports it
+            result = template.canonical.canonical(values) if template.canonical else None
+            if result is None:  # blank nodes tied after their first-degree hashes
+                dataset = self._substitute(template, values)
+                if dataset is None:
+                    return self._fallback(document, "equal quads")
+                result = _rdfc(dataset)
+                result.encode("utf-8")  # a lone surrogate: the full path reports it
         except UnicodeEncodeError:
             return self._fallback(document, "not encodable")
+        if not isinstance(result, str):
+            return self._fallback(document, "equal quads")
         self.stats["hits"] += 1
         return result
+
+    def canonicalize_configuration(
+        self, document: Mapping[str, Any], proof_options: Mapping[str, Any]
+    ) -> str:
+        """The canonical form of ``proof_configuration(document, proof_options)``, remembered
+        for the last few options and contexts (a pure function of them)."""
+        key = (tuple(proof_options.items()), _constant(document["@context"]))
+        known = self._configurations.get(key)
+        if known is not None:
+            self.stats["hits"] += 1
+            return known
+        canonical = self.canonicalize(proof_configuration(document, proof_options))
+        if len(self._configurations) >= _CONFIGURATIONS_KEPT:
+            self._configurations.clear()
+        self._configurations[key] = canonical
+        return canonical
 
     def shape_count(self) -> int:
         return len(self._shapes)
@@ -187,6 +218,12 @@ class ShapeCache(TemplateBuilder):
         dataset_again = self._substitute(template, placeholder_values)
         if dataset_again is None or _rdfc(dataset_again) != full:
             return _Template(False, "template differs from the full path")
+        # Blank nodes tied here (all slots differ) are tied in every document: pyld then.
+        canonical = CanonicalTemplate(template.quads)
+        if canonical.usable and canonical.canonical(placeholder_values) == full:
+            template.canonical = canonical
+        else:
+            self.stats["templates without a string form"] += 1
         return template
 
     def _template(
@@ -209,9 +246,10 @@ class ShapeCache(TemplateBuilder):
             shape.templates[fixed] = template
             return template
 
-    def _dataset(
+    def _usable_template(
         self, document: Mapping[str, Any], tokens: tuple[Any, ...], values: list[str]
-    ) -> tuple[dict[str, list[dict[str, Any]]] | None, str]:
+    ) -> tuple[_Template | None, str]:
+        """The template that ``values`` fill exactly, or the reason there is none."""
         shape = self._shape(document, tokens)
         if shape.unusable:
             return None, shape.unusable
@@ -235,10 +273,7 @@ class ShapeCache(TemplateBuilder):
         distinct = set(iris)
         if len(distinct) != len(iris) or not distinct.isdisjoint(template.constant_iris):
             return None, "IRIs that merge nodes"
-        dataset = self._substitute(template, values)
-        if dataset is None:
-            return None, "equal quads"
-        return dataset, ""
+        return template, ""
 
     @staticmethod
     def _substitute(
@@ -321,9 +356,9 @@ def sign_and_digest(
         "verificationMethod": verification_method,
         "proofPurpose": PROOF_PURPOSE,
     }
-    config = proof_configuration(unsigned, proof)
     tokens, values = shape
-    canonical_config = cache.canonicalize(config)  # in the full path's order (its errors first)
+    # in the full path's order: the configuration's errors first
+    canonical_config = cache.canonicalize_configuration(unsigned, proof)
     data = hash_data(canonical_config, cache.canonicalize_shaped(unsigned, tokens, values))
     proof["proofValue"] = multibase_encode(key.sign(data))
     signed = _copy_json(unsigned)

@@ -34,6 +34,7 @@ from typing import Any
 
 from pyld import jsonld
 
+from mcledger.node.credentials.fastpath_rdfc import CanonicalTemplate
 from mcledger.node.credentials.loader import LocalContextLoader, default_loader
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -69,7 +70,14 @@ def _refuse_dropped(term: str | None) -> None:
 # --- the shape of a document -------------------------------------------------------------
 
 
-def _constant(value: Any) -> tuple[str, str]:
+def _constant(value: Any) -> tuple[str, ...]:
+    """A shape token for the whole value of a constant key. Each kind of value has its own
+    tag; the usual ones (a string, a list of strings: contexts and types) skip JSON."""
+    kind = type(value)
+    if kind is str:
+        return ("s", value)
+    if kind is list and all(type(item) is str for item in value):
+        return ("l", *value)
     try:
         return ("c", json.dumps(value, ensure_ascii=False, allow_nan=True))
     except (TypeError, ValueError):
@@ -162,6 +170,7 @@ class _Template:
     quads: tuple[_Quad, ...] = ()
     iri_slots: tuple[int, ...] = ()
     constant_iris: frozenset[str] = frozenset()
+    canonical: CanonicalTemplate | None = None  # the quads pre-serialized, once checked
 
 
 @dataclass

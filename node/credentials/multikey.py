@@ -137,7 +137,7 @@ class Ed25519SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> Ed25519SigningKey:
+    def from_seed(cls, seed: bytes | bytearray) -> Ed25519SigningKey:
         """The key whose 32-byte secret seed (RFC 8032 section 5.1.5) is ``seed``."""
         if len(seed) != 32:
             raise MultikeyError(f"an Ed25519 seed is 32 bytes, not {len(seed)}")
@@ -174,6 +174,15 @@ class Ed25519SigningKey:
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(passphrase.encode()),
+        )
+
+    def secret_seed(self) -> bytes:
+        """The raw 32-byte seed (RFC 8032 section 5.1.5): only for handing the key to a signing
+        process over a pipe. Never log it, write it out, or put it in argv or the environment."""
+        return self._key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
         )
 
     def sign(self, message: bytes) -> bytes:

@@ -12,25 +12,33 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine, insert, select, update
 
 from mcledger.node.credentials.annex import FieldError, validate_award
 from mcledger.node.credentials.annex_credential import validate_credential
-from mcledger.node.credentials.build import AchievementVersion, build_credential
+from mcledger.node.credentials.build import AchievementVersion
 from mcledger.node.credentials.dataintegrity import credential_digest, sign_credential
 from mcledger.node.credentials.fastpath import sign_and_digest as fast_sign_and_digest
 from mcledger.node.credentials.loader import check_contexts, default_loader
 from mcledger.node.credentials.multikey import Ed25519SigningKey
 from mcledger.node.errors import NodeError
-from mcledger.node.index.models import operation_t, submission_t, utcnow
+from mcledger.node.index.models import operation_t, utcnow
 from mcledger.node.index.models_credentials import credential_t
 from mcledger.node.index.oplog import record_operation
+from mcledger.node.index.sequence import insert_submissions
+from mcledger.node.issuing.award_batches import (
+    AwardBatch,
+    IssuedCredential,
+    SignAndDigest,
+    StoredCredential,
+    sign_batch,
+    stored_body,
+)
 from mcledger.node.issuing.catalogue import (
     get_achievement,
     get_issuer_profile,
@@ -38,11 +46,6 @@ from mcledger.node.issuing.catalogue import (
     update_issuer_profile,
 )
 from mcledger.node.issuing.status_lists import release_status_entries, reserve_many
-
-SignAndDigest = Callable[
-    [Mapping[str, Any], Ed25519SigningKey, str, datetime], tuple[dict[str, Any], bytes]
-]
-
 
 DID_KEY_FRAGMENT = "key-1"
 
@@ -112,19 +115,13 @@ def full_sign_and_digest(
     return signed, credential_digest(signed)
 
 
-@dataclass(frozen=True)
-class IssuedCredential:
-    credential: dict[str, Any]
-    digest: str
-    learner_key: str
-
-    def learner_link(self, base_url: str) -> str:
-        path = f"/v1/credentials/{quote(self.credential['id'], safe='')}"
-        return f"{base_url.rstrip('/')}{path}?key={self.learner_key}"
-
-
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _learner_key() -> str:
+    """A learner link's secret: 192 random bits (only its SHA-256 is kept)."""
+    return secrets.token_urlsafe(24)
 
 
 class CredentialIssuer:
@@ -168,7 +165,21 @@ class CredentialIssuer:
         self, awards: Sequence[Mapping[str, Any]], *, actor: str
     ) -> list[IssuedCredential]:
         """Issue validated awards together: the catalogue is read once per achievement and
-        all of them are stored in one transaction (all or none). Bulk issuance uses this."""
+        all of them are stored in one transaction (all or none)."""
+        batch = self.prepare_awards(awards)
+        try:
+            issued = sign_batch(batch, self.key, self.sign_and_digest)
+            self.store_many(list(zip(issued, batch.achievement_versions(), strict=True)), actor)
+        except BaseException:
+            release_status_entries(self.engine, batch.credential_ids)
+            raise
+        return issued
+
+    def prepare_awards(self, awards: Sequence[Mapping[str, Any]]) -> AwardBatch:
+        """What the index decides for validated awards before they are signed: the catalogue
+        versions, new ids, random status-list slots (reserved now, because the credential
+        names them; release_status_entries frees them if the batch is never stored) and the
+        learners' link secrets. Bulk issuance signs the batch in worker processes."""
         profile = issuer_profile_for_credentials(self.engine, self.issuer_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
         achievements: dict[str, AchievementVersion] = {}
@@ -180,30 +191,18 @@ class CredentialIssuer:
                         f"achievement {award['achievement']} belongs to another issuer"
                     )
                 achievements[award["achievement"]] = achievement
-        prepared: list[tuple[IssuedCredential, tuple[str, int] | None]] = []
         ids = [f"urn:uuid:{uuid.uuid4()}" for _ in awards]
-        # Random status-list slots (revocation and suspension), reserved before signing
-        # because the credential names them; released again if issuing fails.
         slots = reserve_many(self.engine, self.issuer_id, ids)
-        try:
-            for award, credential_id, slot in zip(awards, ids, slots, strict=True):
-                achievement = achievements[award["achievement"]]
-                unsigned = build_credential(
-                    profile,
-                    achievement,
-                    award,
-                    credential_id=credential_id,
-                    issued_at=issued_at,
-                    status_entry=slot.entries(self.base_url),
-                )
-                prepared.append(
-                    (self._sign(unsigned, issued_at), (achievement.id, achievement.version))
-                )
-            self.store_many(prepared, actor)
-        except BaseException:
-            release_status_entries(self.engine, ids)
-            raise
-        return [issued for issued, _ in prepared]
+        return AwardBatch(
+            profile=profile,
+            achievements=achievements,
+            awards=tuple(awards),
+            credential_ids=tuple(ids),
+            status_entries=tuple(slot.entries(self.base_url) for slot in slots),
+            learner_keys=tuple(_learner_key() for _ in awards),
+            issued_at=issued_at,
+            verification_method=self.verification_method,
+        )
 
     def issue_unsigned(self, credential: Any, *, actor: str) -> IssuedCredential:
         """Issue a full unsigned credential built elsewhere; it must name this issuer's DID."""
@@ -239,7 +238,7 @@ class CredentialIssuer:
         signed, digest = self.sign_and_digest(
             unsigned, self.key, self.verification_method, issued_at
         )
-        return IssuedCredential(signed, digest.hex(), secrets.token_urlsafe(24))
+        return IssuedCredential(signed, digest.hex(), _learner_key())
 
     def _sign_and_store(
         self,
@@ -256,29 +255,45 @@ class CredentialIssuer:
         self, issued: Sequence[tuple[IssuedCredential, tuple[str, int] | None]], actor: str
     ) -> None:
         """Index the credentials and queue their digests, in one transaction."""
-        if not issued:
+        self.store_rows(
+            [
+                StoredCredential(
+                    item.credential["id"],
+                    item.digest,
+                    stored_body(item.credential) if self.store_bodies else None,
+                    item.learner_key,
+                    achievement,
+                )
+                for item, achievement in issued
+            ],
+            actor,
+        )
+
+    def store_rows(self, rows: Sequence[StoredCredential], actor: str) -> None:
+        """:meth:`store_many` for credentials already in their stored form (bulk issuance:
+        the signing workers send JSON text)."""
+        if not rows:
             return
         now = utcnow()
         submissions, credentials, operations = [], [], []
-        for item, achievement in issued:
-            signed, digest = item.credential, item.digest
+        for row in rows:
             submissions.append(
                 {
                     "issuer_id": self.issuer_id,
-                    "digest": digest,
-                    "credential_id": signed["id"],
+                    "digest": row.digest,
+                    "credential_id": row.credential_id,
                     "submitted_at": now,
                 }
             )
             credentials.append(
                 {
-                    "id": signed["id"],
+                    "id": row.credential_id,
                     "issuer_id": self.issuer_id,
-                    "achievement_id": achievement[0] if achievement else None,
-                    "achievement_version": achievement[1] if achievement else None,
-                    "digest": digest,
-                    "body": json.dumps(signed, ensure_ascii=False) if self.store_bodies else None,
-                    "learner_key_hash": _hash_key(item.learner_key),
+                    "achievement_id": row.achievement[0] if row.achievement else None,
+                    "achievement_version": row.achievement[1] if row.achievement else None,
+                    "digest": row.digest,
+                    "body": row.body if self.store_bodies else None,
+                    "learner_key_hash": _hash_key(row.learner_key),
                     "erased_at": None,
                     "issued_at": now,
                 }
@@ -288,12 +303,12 @@ class CredentialIssuer:
                     "at": now,
                     "actor": actor,
                     "action": "credential.issued",
-                    "subject": signed["id"],
-                    "details": json.dumps({"bodyStored": self.store_bodies, "digest": digest}),
+                    "subject": row.credential_id,
+                    "details": json.dumps({"bodyStored": self.store_bodies, "digest": row.digest}),
                 }
             )
         with self.engine.begin() as conn:
-            conn.execute(insert(submission_t), submissions)
+            insert_submissions(conn, submissions)  # numbered in the issuer's order
             conn.execute(insert(credential_t), credentials)
             conn.execute(insert(operation_t), operations)
 

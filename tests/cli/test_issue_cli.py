@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import typer
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from mcledger.anchoring.anvil import AnvilProcess
@@ -24,6 +25,8 @@ from mcledger.node.credentials.dataintegrity import (
     verify_credential,
 )
 from mcledger.node.credentials.multikey import resolve_did_key
+from mcledger.node.index.models_credentials import credential_t
+from mcledger.node.index.models_status import status_entry_t
 from mcledger.node.issuing.catalogue import create_achievement
 from mcledger.node.issuing.issuance import get_credential
 from mcledger.node.pipeline.batches import proof_status
@@ -56,7 +59,14 @@ class Issuing:
     achievement: str
     tmp: Path
 
-    def issue(self, learners: Path, out: Path | None = None, achievement: str | None = None) -> Any:
+    def issue(
+        self,
+        learners: Path,
+        out: Path | None = None,
+        achievement: str | None = None,
+        *,
+        workers: int | None = None,
+    ) -> Any:
         return runner.invoke(
             app,
             [
@@ -69,6 +79,7 @@ class Issuing:
                 str(out or self.tmp / "out"),
                 "--data-dir",
                 str(self.settings.data_dir),
+                *(["--workers", str(workers)] if workers is not None else []),
             ],
         )
 
@@ -94,11 +105,11 @@ def issuing(
     yield Issuing(settings, achievement, tmp_path)
 
 
-def _learners_csv(path: Path) -> dict[int, list[str]]:
-    """50 rows, 3 of them bad; a multi-line cell and a blank line on the way shift the line
-    numbers. Returns the bad rows' lines and what must be said about each."""
+def _learners_csv(path: Path, count: int = 50) -> dict[int, list[str]]:
+    """``count`` rows, 3 of them bad; a multi-line cell and a blank line on the way shift the
+    line numbers. Returns the bad rows' lines and what must be said about each."""
     rows: list[list[str]] = []
-    for i in range(50):
+    for i in range(count):
         rows.append(
             [
                 f"Learner {i}",
@@ -173,6 +184,70 @@ def test_bulk_issue_writes_the_good_rows_and_names_the_bad_ones(issuing: Issuing
         engine.dispose()
     multi_line = next(json.loads(p.read_text()) for p in files if "LU-2026-0002" in p.read_text())
     assert multi_line["credentialSubject"]["awardingPlace"] == "Rīga\nCentrs"
+
+
+def _random_by_design(credential: dict[str, Any]) -> dict[str, Any]:
+    """The credential without what differs between two issuances of one row: its id, its
+    random status-list slots, the moment of issue and so the proof's time and value."""
+    kept = json.loads(json.dumps(credential))
+    del kept["id"], kept["validFrom"], kept["proof"]["created"], kept["proof"]["proofValue"]
+    kept["credentialStatus"] = [
+        {"type": entry["type"], "statusPurpose": entry["statusPurpose"]}
+        for entry in kept["credentialStatus"]
+    ]
+    return kept
+
+
+def _learner_of(credential: dict[str, Any]) -> str:
+    return str(credential["credentialSubject"]["identifier"][0]["identityHash"])
+
+
+# The index's part is the same code with and without workers, and runs on both databases
+# in tests/node/issuing/test_bulk_issuance.py: SQLite is enough here.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_workers_issue_what_one_process_issues(issuing: Issuing) -> None:
+    """--workers 2 against --workers 1 on one file and one node: the same refusals and the
+    same credentials, stored as one process stores them."""
+    learners = issuing.tmp / "learners.csv"
+    bad = _learners_csv(learners, 250)
+    runs = {
+        workers: issuing.issue(learners, issuing.tmp / f"out-{workers}", workers=workers)
+        for workers in (1, 2)
+    }
+    issued: dict[int, dict[str, dict[str, Any]]] = {}
+    for workers, result in runs.items():
+        assert result.exit_code == 1, result.output
+        assert "issued 247 credentials" in result.stdout and "3 rows refused" in result.stdout
+        files = list((issuing.tmp / f"out-{workers}").glob("*.json"))
+        texts = [path.read_text(encoding="utf-8") for path in files]
+        credentials = [json.loads(text) for text in texts]
+        # the file format of one process: indented JSON, UTF-8 as it is, a final newline
+        assert texts == [json.dumps(c, indent=2, ensure_ascii=False) + "\n" for c in credentials]
+        issued[workers] = {_learner_of(c): c for c in credentials}
+    # The same refusals, each naming its line, in the same order.
+    reports = [[r for r in runs[w].stderr.splitlines() if r.startswith("line ")] for w in (1, 2)]
+    assert reports[0] == reports[1]
+    assert [int(report.split(":")[0].removeprefix("line ")) for report in reports[0]] == sorted(bad)
+    # The same credentials but for what is random by design.
+    assert issued[1].keys() == issued[2].keys() and len(issued[1]) == 247
+    for learner, credential in issued[1].items():
+        assert _random_by_design(credential) == _random_by_design(issued[2][learner])
+    # What the workers signed verifies and is what the index holds (a sample of it).
+    engine = open_engine(issuing.settings)
+    try:
+        for credential in list(issued[2].values())[::25]:
+            assert verify_credential(credential, resolve_did_key).ok
+            stored = get_credential(engine, credential["id"])
+            assert stored.body == credential
+            assert stored.digest == credential_digest(credential).hex()
+        with engine.connect() as conn:
+            counts = [
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (credential_t, status_entry_t)
+            ]
+        assert counts == [2 * 247, 2 * 2 * 247]  # a revocation and a suspension slot each
+    finally:
+        engine.dispose()
 
 
 def test_the_issued_credentials_verify_on_the_chain_and_erase_keeps_the_proof(
@@ -276,6 +351,9 @@ def test_usage_errors_exit_2_and_issue_nothing(issuing: Issuing) -> None:
     missing.write_text("name,identifier,place\nA,B,R\n")
     refused = issuing.issue(missing)
     assert refused.exit_code == 2 and "awardedOn" in refused.stderr
+
+    refused = issuing.issue(good, workers=0)
+    assert refused.exit_code == 2 and "--workers" in refused.stderr
 
     refused = issuing.issue(issuing.tmp / "nowhere.csv")
     assert refused.exit_code == 2 and "cannot read" in refused.stderr

@@ -4,7 +4,7 @@ benchmarks (one place, so the samples cannot drift apart)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,10 +67,36 @@ def academy_credential(
     )
 
 
+def learner_awards(
+    count: int, *, achievement_id: str = "ach_dpf", learner_dids: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """A CSV's worth of awards: every learner differs, a third have a DID (taken in turn
+    from ``learner_dids``, when given), most a grade."""
+    awards = []
+    for n in range(count):
+        learner: dict[str, Any] = {"name": f"Learner Nr. {n} Bērziņa", "identifier": f"LU-{n:06}"}
+        if n % 3 == 0 and learner_dids:
+            learner["id"] = learner_dids[n % len(learner_dids)]
+        award: dict[str, Any] = {
+            "achievement": achievement_id,
+            "learner": learner,
+            "awardedOn": f"2026-11-{n % 28 + 1:02}",
+            "place": ("Rīga", "Liepāja", "Daugavpils")[n % 3],
+        }
+        if n % 5:
+            award["grade"] = f"{n % 10 + 1}/10"
+        awards.append(award)
+    return awards
+
+
 def insert_revocations(engine: Engine, issuer_id: str, count: int, reason: int = 1) -> list[str]:
     """``count`` revocations of random digests, as node.revocation.revocations records them (the
     revocation flush and the audit read these rows); returns the digests."""
-    digests = [os.urandom(32).hex() for _ in range(count)]
+    return revoke_digests(engine, issuer_id, [os.urandom(32).hex() for _ in range(count)], reason)
+
+
+def revoke_digests(engine: Engine, issuer_id: str, digests: list[str], reason: int) -> list[str]:
+    """Revocations of ``digests``, recorded as node.revocation.revocations records them."""
     with engine.begin() as conn:
         conn.execute(
             insert(revocation_t),
