@@ -129,14 +129,37 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> ConsistencyProo
 
 
 def save_tree(
-    store: TileStore, tree: MerkleTree, *, tile_height: int = DEFAULT_TILE_HEIGHT
+    store: TileStore,
+    tree: MerkleTree,
+    *,
+    tile_height: int = DEFAULT_TILE_HEIGHT,
+    from_tile_level: int = 0,
 ) -> None:
-    """Write ``tree`` into ``store``: its metadata, then every tile."""
+    """Write ``tree`` into ``store``: its metadata, then every tile from tile level
+    ``from_tile_level`` up (1: the store rebuilds level-0 tiles with `leaf_tile`)."""
     layout = TileLayout(tree.size, tile_height)
     store.put_meta(TreeMeta(tree.size, tree.root, tile_height))
-    for t in range(layout.tile_levels):
+    for t in range(from_tile_level, layout.tile_levels):
         for k in range(layout.tiles_at(t)):
             store.put_tile(t, k, layout.tile_from_levels(tree.levels, t, k))
+
+
+def leaf_tile(digests: bytes, tree_size: int, *, tile_height: int = DEFAULT_TILE_HEIGHT) -> bytes:
+    """Level-0 tile k of a tree of ``tree_size`` leaves, rebuilt from the leaf data it
+    covers (the packed 32-byte values of leaves k*2**H .. (k+1)*2**H - 1, or to the end):
+    the very bytes `save_tree` stores for it, so a store may keep no level-0 tile."""
+    count, rest = divmod(len(digests), HASH_SIZE)
+    if rest or not 0 < count <= 1 << tile_height or count > tree_size:
+        raise MerkleError(
+            f"a level-0 tile covers 1..{1 << tile_height} leaves of 32 bytes, "
+            f"got {len(digests)} bytes for a tree of {tree_size}"
+        )
+    levels = build_levels_packed(digests)
+    if tree_size > 1 << tile_height:
+        # The tree goes on above this tile: a short last tile's top node is carried up
+        # unchanged through the tile's remaining rows (RFC 9162's split, level by level).
+        levels += [levels[-1]] * (tile_height - len(levels))
+    return TileLayout(tree_size, tile_height).tile_from_levels(tuple(levels), 0, 0)
 
 
 class StoredTree:

@@ -1,23 +1,53 @@
 """The SQL index: SQLModel tables. Alembic migrations in node/index/migrations create them.
 
-Hashes are stored as 64-char lower-case hex (digests, roots) so that the
-index reads the same in SQLite and PostgreSQL and in a SQL shell; tree tiles
-are raw bytes because they are read in bulk.
+Hashes are 64-char lower-case hex (roots, revoked digests) so that the index reads
+the same in SQLite and PostgreSQL and in a SQL shell; tree tiles are raw bytes
+because they are read in bulk. The one table that grows by millions a night,
+``submission``, keeps its digests as their 32 bytes (`HexDigest`: 76 bytes less a
+credential in SQLite, row and index), and Python still sees hex.
+
+A submission's place is its issuer's sequence number ``seq`` (given at intake from the
+issuer's ``next_seq``); a batch is the range ``[first_seq, first_seq + tree_size)`` of
+its issuer and a digest's leaf index is ``seq - first_seq``, so sealing writes no
+submission row (node/index/sequence.py, docs/architecture.md "The flow").
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Dialect, Index, LargeBinary, Table, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
 def _big(nullable: bool = True) -> Column[int]:
     """Chain values (wei, gas, blocks) outgrow a 32-bit INTEGER in PostgreSQL."""
     return Column(BigInteger, nullable=nullable)
+
+
+def _counter() -> Column[int]:
+    return Column(BigInteger, nullable=False, server_default="0")
+
+
+class HexDigest(TypeDecorator[str]):
+    """A SHA-256 digest stored as its 32 bytes, handed to and from Python as 64 lower-case
+    hex characters. Anything else is refused before it reaches the database."""
+
+    impl = LargeBinary(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) != 64:
+            raise ValueError(f"a digest is 64 hex characters, got {value!r:.80}")
+        return bytes.fromhex(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else bytes(value).hex()
 
 
 def utcnow() -> datetime:
@@ -53,6 +83,10 @@ class Issuer(SQLModel, table=True):
     chain_address: str = Field(max_length=42, index=True)
     did: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
+    # The issuer's submission counter: the next seq to give, and the first not yet in a
+    # batch. Intake and sealing both update this row first, so they take turns on it.
+    next_seq: int = Field(default=0, sa_column=_counter())
+    sealed_seq: int = Field(default=0, sa_column=_counter())
 
 
 class ApiToken(SQLModel, table=True):
@@ -71,10 +105,16 @@ class ApiToken(SQLModel, table=True):
 
 class Batch(SQLModel, table=True):
     __tablename__ = "batch"
-    __table_args__ = (Index("ix_batch_issuer_state", "issuer_id", "state"),)
+    __table_args__ = (
+        Index("ix_batch_issuer_state", "issuer_id", "state"),
+        # The batch holding a seq: the last of its issuer starting at or before it.
+        Index("uq_batch_first_seq", "issuer_id", "first_seq", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     issuer_id: str = Field(foreign_key="issuer.id", max_length=64)
+    # Its digests: the issuer's submissions with first_seq <= seq < first_seq + tree_size.
+    first_seq: int = Field(sa_column=_big(False))
     state: str = Field(default=BatchState.SEALED, max_length=16)
     tree_size: int = Field(sa_column=_big(False))
     # NULL only inside the sealing transaction, before the tree is built.
@@ -126,7 +166,9 @@ class AnchorAttempt(SQLModel, table=True):
 
 
 class TreeTile(SQLModel, table=True):
-    """A stored batch tree as fixed-size tiles of hashes (anchoring.tree's format)."""
+    """A stored batch tree as fixed-size tiles of hashes (anchoring.tree's format), from
+    tile level 1 up: a level-0 tile is recomputed from the batch's digests when a proof
+    needs it (its 2**tile_height consecutive seqs), which saves 64 bytes a digest."""
 
     __tablename__ = "tree_tile"
 
@@ -137,25 +179,23 @@ class TreeTile(SQLModel, table=True):
 
 
 class Submission(SQLModel, table=True):
-    """A digest handed to the node; batch_id and leaf_index are set when it is sealed."""
+    """A digest handed to the node, numbered ``seq`` in its issuer's order (pending while
+    ``seq >= issuer.sealed_seq``). Written once: sealing does not touch it."""
 
     __tablename__ = "submission"
     __table_args__ = (
         UniqueConstraint("digest", name="uq_submission_digest"),
-        Index("ix_submission_pending", "issuer_id", "batch_id", "id"),
-        # The rows waiting for a batch (batch_id IS NULL), which the scheduler counts every
-        # few seconds, without a scan of the whole table.
-        Index("ix_submission_unbatched", "batch_id", "issuer_id"),
+        # A batch's digests, a level-0 tile's, the oldest pending: ranges of this index.
+        UniqueConstraint("issuer_id", "seq", name="uq_submission_seq"),
         Index("ix_submission_credential", "credential_id", unique=True),  # NULLs allowed
     )
 
     id: int | None = Field(default=None, primary_key=True)
     issuer_id: str = Field(foreign_key="issuer.id", max_length=64)
-    digest: str = Field(max_length=64)
+    seq: int = Field(sa_column=_big(False))
+    digest: str = Field(sa_column=Column(HexDigest, nullable=False))
     credential_id: str | None = Field(default=None, max_length=200)
     submitted_at: datetime = Field(default_factory=utcnow)
-    batch_id: int | None = Field(default=None, foreign_key="batch.id")
-    leaf_index: int | None = None
 
 
 class Revocation(SQLModel, table=True):
@@ -180,12 +220,29 @@ class Revocation(SQLModel, table=True):
     block_number: int | None = Field(default=None, sa_column=_big())
 
 
+class RevocationKind(StrEnum):
+    """What a revocation batch sends (fixed when it is sealed, docs/formats.md "The
+    contract"): ``revoke`` per-digest `revoke(digests, reason)` (a version-1 contract);
+    ``commit`` `commitRevocations`, the issuer's revocation set moving from
+    ``previous_root`` to ``new_root`` (version 2); ``status-lists`` `commitStatusLists`
+    alone (version 2: lists changed with no revocation waiting, size 0)."""
+
+    REVOKE = "revoke"
+    COMMIT = "commit"
+    STATUS_LISTS = "status-lists"
+
+
 class RevocationBatch(SQLModel, table=True):
-    """Revocations of one issuer with one reason, sent in one `revoke(digests, reason)`
-    transaction; the same states as an anchoring batch (`BatchState`)."""
+    """Revocations of one issuer with one reason, sent in one transaction (`RevocationKind`
+    says which call); the same states as an anchoring batch (`BatchState`)."""
 
     __tablename__ = "revocation_batch"
-    __table_args__ = (Index("ix_revocation_batch_issuer_state", "issuer_id", "state"),)
+    __table_args__ = (
+        Index("ix_revocation_batch_issuer_state", "issuer_id", "state"),
+        # An issuer's commitments form one chain: a root is reached and built on once.
+        Index("uq_revocation_batch_new_root", "issuer_id", "new_root", unique=True),
+        Index("uq_revocation_batch_previous_root", "issuer_id", "previous_root", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     issuer_id: str = Field(foreign_key="issuer.id", max_length=64)
@@ -193,6 +250,16 @@ class RevocationBatch(SQLModel, table=True):
     state: str = Field(default=BatchState.SEALED, max_length=16)
     size: int
     sealed_at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(
+        default=RevocationKind.REVOKE, max_length=16, sa_column_kwargs={"server_default": "revoke"}
+    )
+    # `commit` only, fixed when sealed (a resumed batch sends the same): the set's root
+    # before and after this batch's digests, its size after, and the revokedAt it declares
+    # (seconds; every leaf of the batch records it).
+    previous_root: str | None = Field(default=None, max_length=64)
+    new_root: str | None = Field(default=None, max_length=64)
+    new_size: int | None = Field(default=None, sa_column=_big())
+    declared_at: int | None = Field(default=None, sa_column=_big())
     chain_id: int | None = Field(default=None, sa_column=_big())
     contract: str | None = Field(default=None, max_length=42)
     transaction_hash: str | None = Field(default=None, max_length=66)

@@ -20,7 +20,7 @@ one database never anchor at the same time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,6 @@ from mcledger.node.index.models import (
     anchor_attempt_t,
     batch_t,
     issuer_t,
-    submission_t,
 )
 from mcledger.node.pipeline.batches import seal_batch
 from mcledger.node.pipeline.targets import (
@@ -140,17 +139,22 @@ class Anchorer(TransactionMachine):
         finally:
             release_lease(self.engine, CHAIN_LEASE, self.holder)
 
-    def issuers_with_work(self) -> list[str]:
+    def issuers_with_work(self, *, pending: bool = True) -> list[str]:
+        """The issuers with unfinished batches, and (with ``pending``) digests to seal."""
         with self.engine.connect() as conn:
-            pending = conn.execute(
-                select(submission_t.c.issuer_id).where(submission_t.c.batch_id.is_(None)).distinct()
-            ).scalars()
             unfinished = conn.execute(
                 select(batch_t.c.issuer_id)
                 .where(batch_t.c.state != BatchState.CONFIRMED)
                 .distinct()
             ).scalars()
-            return sorted(set(pending) | set(unfinished))
+            waiting: Iterable[str] = (
+                conn.execute(
+                    select(issuer_t.c.id).where(issuer_t.c.next_seq > issuer_t.c.sealed_seq)
+                ).scalars()
+                if pending
+                else []
+            )
+            return sorted(set(waiting) | set(unfinished))
 
     # -- the batch's target ---------------------------------------------------------------
     def _did(self, issuer_id: str) -> str | None:

@@ -1,24 +1,39 @@
 """Sealing pending digests into batches, storing their trees as tiles, and proving from them.
 
-A batch is sealed in one transaction: the pending rows are claimed (their
-batch id set) with the same statement that reads them, the RFC 6962 tree is
-built from exactly those rows, and the tree's tiles, root and leaf indexes are
-written before the transaction commits. Nothing is sent to the chain before a
-batch is sealed, so a crash during sealing loses nothing: the rows stay pending.
+A batch is a range of its issuer's submission numbers (node/index/sequence.py): sealing
+locks the issuer's counter row, reads the digests of ``[sealed_seq, next_seq)`` in seq
+order, builds the RFC 6962 tree, and writes the batch row, the tiles from tile level 1
+up and the new ``sealed_seq``, all in one transaction. No submission row is written, so
+the cost is reading the digests and hashing them. Nothing is sent to the chain before a
+batch is sealed, so a crash during sealing loses nothing: the range stays pending.
+
+A proof reads the digest's row with its batch (one query), the level-0 tile rebuilt from
+the 2**tile_height digests around it (one range of uq_submission_seq), and the tiles
+above; tiles are cached per process, since a sealed batch never changes.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from mcledger.anchoring.bundle import LEDGER_TARGET, AnchorInfo, ProofBundle
 from mcledger.anchoring.tiles import DEFAULT_TILE_HEIGHT, TreeMeta
-from mcledger.anchoring.tree import MerkleTree, StoredTree, save_tree
+from mcledger.anchoring.tree import MerkleTree, StoredTree, leaf_tile, save_tree
 from mcledger.node.errors import NodeError
 from mcledger.node.index.models import (
     BatchState,
@@ -29,16 +44,18 @@ from mcledger.node.index.models import (
     utcnow,
 )
 from mcledger.node.index.oplog import record_operation
+from mcledger.node.index.sequence import holds_submission, lock_counter
 from mcledger.node.pipeline.targets import BatchTarget
 
-_TILE_INSERT_CHUNK = 500
+_TILE_INSERT_CHUNK = 1_000
+# PostgreSQL hands a range's digests over as one bytea (string_agg): 2**20 of them are
+# 32 MiB, far below its 1 GiB limit, and few round trips.
+_READ_CHUNK = 1 << 20
 
 
 class SqlTileStore:
-    """`anchoring.tiles.TileStore` over the `tree_tile` table, for one batch.
-
-    Writes are buffered and sent in chunks by `flush`; the batch row holds the metadata.
-    """
+    """`anchoring.tiles.TileStore` over the `tree_tile` table, for one batch, written in
+    bulk by `flush`; the batch row holds the metadata. Level-0 tiles are not stored."""
 
     def __init__(self, conn: Connection, batch_id: int, meta: TreeMeta | None = None) -> None:
         self.conn = conn
@@ -55,6 +72,8 @@ class SqlTileStore:
         return self._meta
 
     def put_tile(self, level: int, index: int, data: bytes) -> None:
+        if level == 0:
+            raise NodeError("level-0 tiles are rebuilt from the digests, never stored")
         self._pending.append(
             {"batch_id": self.batch_id, "level": level, "idx": index, "data": data}
         )
@@ -83,12 +102,59 @@ def _read_tile(conn: Connection, batch_id: int, level: int, index: int) -> bytes
     return bytes(data)
 
 
+def read_digests(conn: Connection, issuer_id: str, first_seq: int, count: int) -> bytes:
+    """The packed 32-byte digests of the issuer's seqs ``[first_seq, first_seq + count)`` in
+    seq order; NodeError if one is missing (the ranges are the index's invariant)."""
+    if conn.dialect.name == "postgresql":
+        parts = []
+        query = text(
+            "SELECT string_agg(digest, ''::bytea ORDER BY seq) FROM submission"
+            " WHERE issuer_id = :issuer AND seq >= :lo AND seq < :hi"
+        )
+        for lo in range(first_seq, first_seq + count, _READ_CHUNK):
+            hi = min(lo + _READ_CHUNK, first_seq + count)
+            part = conn.execute(query, {"issuer": issuer_id, "lo": lo, "hi": hi}).scalar_one()
+            parts.append(bytes(part or b""))
+        packed = b"".join(parts)
+    else:
+        # The driver's own cursor: a row object per digest costs seconds at 10^7.
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT digest FROM submission WHERE issuer_id = ? AND seq >= ? AND seq < ?"
+                " ORDER BY seq",
+                (issuer_id, first_seq, first_seq + count),
+            )
+            packed = b"".join(map(itemgetter(0), cast(Iterable[Any], cursor)))
+        finally:
+            cursor.close()
+    if len(packed) != 32 * count:
+        raise NodeError(
+            f"the index holds {len(packed) // 32} digests of issuer {issuer_id!r} in seqs "
+            f"[{first_seq}, {first_seq + count}), not {count}: it is damaged"
+        )
+    return packed
+
+
 @dataclass(frozen=True)
 class SealedBatch:
     id: int
     issuer_id: str
     tree_size: int
     root: bytes
+
+
+class _Stages:
+    """Seconds spent in each stage of a seal, into ``into`` when given (the benchmark)."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def seal_batch(
@@ -98,65 +164,47 @@ def seal_batch(
     max_size: int | None = None,
     tile_height: int = DEFAULT_TILE_HEIGHT,
     target: BatchTarget | None = None,
+    stages: dict[str, float] | None = None,
 ) -> SealedBatch | None:
     """Seal the issuer's pending digests (oldest first, at most ``max_size``) into a batch
     for ``target`` (default: the ledger), which the batch keeps.
 
-    Returns None when nothing is pending.
+    Returns None when nothing is pending. ``stages`` receives the seconds of each stage.
     """
     target = target or BatchTarget()
+    clock = _Stages(stages)
     with engine.begin() as conn:
+        counter = lock_counter(conn, issuer_id)  # waits for intake still open on it
+        if counter is None or counter.pending == 0:
+            return None
+        first = counter.sealed_seq
+        size = counter.pending if max_size is None else min(max_size, counter.pending)
+        clock.lap("claim (lock the counter)")
+        digests = read_digests(conn, issuer_id, first, size)
+        clock.lap("read digests")
+        tree = MerkleTree.from_digests(digests)
+        del digests
+        clock.lap("build tree")
         batch_id = conn.execute(
             insert(batch_t)
             .values(
                 issuer_id=issuer_id,
+                first_seq=first,
                 state=BatchState.SEALED,
-                tree_size=0,
+                tree_size=tree.size,
+                root=tree.root.hex(),
                 tile_height=tile_height,
                 sealed_at=utcnow(),
                 **target.columns(),
             )
             .returning(batch_t.c.id)
         ).scalar_one()
-        pending = (
-            select(submission_t.c.id)
-            .where(submission_t.c.issuer_id == issuer_id, submission_t.c.batch_id.is_(None))
-            .order_by(submission_t.c.id)
-        )
-        if max_size is not None:
-            pending = pending.limit(max_size)
-        # Claim and read in one statement: the tree holds exactly the rows claimed.
-        claimed = conn.execute(
-            update(submission_t)
-            .where(submission_t.c.id.in_(pending.scalar_subquery()))
-            .values(batch_id=batch_id)
-            .returning(submission_t.c.id, submission_t.c.digest)
-        ).all()
-        if not claimed:
-            conn.rollback()
-            return None
-        # RETURNING promises no order; leaves go in id order (sorting on the id alone:
-        # comparing whole rows costs seconds at 10^6).
-        ordered = sorted(claimed, key=itemgetter(0))
-        tree = MerkleTree.from_digests(b"".join(bytes.fromhex(row[1]) for row in ordered))
         conn.execute(
-            update(batch_t)
-            .where(batch_t.c.id == batch_id)
-            .values(tree_size=tree.size, root=tree.root.hex())
+            update(issuer_t).where(issuer_t.c.id == issuer_id).values(sealed_seq=first + size)
         )
         store = SqlTileStore(conn, batch_id)
-        save_tree(store, tree, tile_height=tile_height)
+        save_tree(store, tree, tile_height=tile_height, from_tile_level=1)
         store.flush()
-        # Leaf index = position in id order, the order the tree was built in.
-        conn.execute(
-            text(
-                "UPDATE submission SET leaf_index = ranked.position FROM ("
-                " SELECT id, row_number() OVER (ORDER BY id) - 1 AS position"
-                " FROM submission WHERE batch_id = :batch_id) AS ranked"
-                " WHERE submission.id = ranked.id"
-            ),
-            {"batch_id": batch_id},
-        )
         record_operation(
             conn,
             actor="anchorer",
@@ -165,17 +213,18 @@ def seal_batch(
             details={"issuer": issuer_id, "treeSize": tree.size, "root": tree.root.hex()}
             | ({"target": target.target} if target.target != LEDGER_TARGET else {}),
         )
+        clock.lap("write batch, tiles, counter")
+    clock.lap("commit")
     return SealedBatch(batch_id, issuer_id, tree.size, tree.root)
 
 
 def pending_count(engine: Engine, issuer_id: str | None = None) -> int:
-    """How many digests wait for a batch (for one issuer, or all)."""
-    query = text(
-        "SELECT count(*) FROM submission WHERE batch_id IS NULL"
-        + (" AND issuer_id = :issuer" if issuer_id else "")
-    )
+    """How many digests wait for a batch (for one issuer, or all): the issuers' counters."""
+    query = select(issuer_t.c.next_seq - issuer_t.c.sealed_seq)
+    if issuer_id is not None:
+        query = query.where(issuer_t.c.id == issuer_id)
     with engine.connect() as conn:
-        return int(conn.execute(query, {"issuer": issuer_id} if issuer_id else {}).scalar_one())
+        return sum(int(n) for n in conn.execute(query).scalars())
 
 
 # -- proofs --------------------------------------------------------------------------------
@@ -193,24 +242,42 @@ class ProofStatus:
     bundle: ProofBundle | None = None
 
 
+@dataclass(frozen=True)
+class _StoredBatch:
+    """What a proof needs of a batch to find its tiles (hashable: a cache key)."""
+
+    id: int
+    issuer_id: str
+    first_seq: int
+    tree_size: int
+    tile_height: int
+
+
 @functools.lru_cache(maxsize=8192)  # 16 KiB tiles: at most 128 MiB
-def _cached_tile(engine: Engine, batch_id: int, level: int, index: int) -> bytes:
-    # Tiles of a confirmed batch never change, so every process may cache them.
+def _cached_tile(engine: Engine, batch: _StoredBatch, level: int, index: int) -> bytes:
+    # Tiles of a sealed batch never change, so every process may cache them.
     with engine.connect() as conn:
-        return _read_tile(conn, batch_id, level, index)
+        if level > 0:
+            return _read_tile(conn, batch.id, level, index)
+        start = index << batch.tile_height
+        count = min(1 << batch.tile_height, batch.tree_size - start)
+        if count <= 0:
+            raise NodeError(f"batch {batch.id} has no level-0 tile {index}")
+        digests = read_digests(conn, batch.issuer_id, batch.first_seq + start, count)
+    return leaf_tile(digests, batch.tree_size, tile_height=batch.tile_height)
 
 
 class _CachedTiles:
     """A read-only TileStore over the process-wide tile cache."""
 
-    def __init__(self, engine: Engine, batch_id: int, meta: TreeMeta) -> None:
-        self.engine, self.batch_id, self.meta = engine, batch_id, meta
+    def __init__(self, engine: Engine, batch: _StoredBatch, meta: TreeMeta) -> None:
+        self.engine, self.batch, self.meta = engine, batch, meta
 
     def get_meta(self) -> TreeMeta:
         return self.meta
 
     def get_tile(self, level: int, index: int) -> bytes:
-        return _cached_tile(self.engine, self.batch_id, level, index)
+        return _cached_tile(self.engine, self.batch, level, index)
 
     def put_meta(self, meta: TreeMeta) -> None:  # pragma: no cover - read-only
         raise NodeError("stored trees are read-only")
@@ -220,15 +287,18 @@ class _CachedTiles:
 
 
 @functools.lru_cache(maxsize=256)
-def _stored_tree(engine: Engine, batch_id: int, size: int, root: str, height: int) -> StoredTree:
-    return StoredTree(_CachedTiles(engine, batch_id, TreeMeta(size, bytes.fromhex(root), height)))
+def _stored_tree(engine: Engine, batch: _StoredBatch, root: str) -> StoredTree:
+    meta = TreeMeta(batch.tree_size, bytes.fromhex(root), batch.tile_height)
+    return StoredTree(_CachedTiles(engine, batch, meta))
 
 
 _LOOKUP = select(
     submission_t.c.digest,
     submission_t.c.credential_id,
-    submission_t.c.batch_id,
-    submission_t.c.leaf_index,
+    submission_t.c.issuer_id,
+    submission_t.c.seq,
+    batch_t.c.id.label("batch_id"),
+    batch_t.c.first_seq,
     batch_t.c.state,
     batch_t.c.tree_size,
     batch_t.c.root,
@@ -244,10 +314,14 @@ _LOOKUP = select(
     batch_t.c.ledger_contract,
     issuer_t.c.chain_address,
 ).select_from(
-    submission_t.outerjoin(batch_t, batch_t.c.id == submission_t.c.batch_id).join(
-        issuer_t, issuer_t.c.id == submission_t.c.issuer_id
+    submission_t.join(issuer_t, issuer_t.c.id == submission_t.c.issuer_id).outerjoin(
+        batch_t, holds_submission()
     )
 )
+
+
+def _is_digest(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def proof_status(
@@ -256,8 +330,10 @@ def proof_status(
     """The proof bundle of a digest (or credential id) once anchored; None if unknown."""
     if (digest is None) == (credential_id is None):
         raise ValueError("give exactly one of digest and credential_id")
+    if digest is not None and not _is_digest(digest):
+        return None  # not a digest's spelling: none is stored under it
     where = (
-        submission_t.c.digest == bindparam("key")
+        submission_t.c.digest == bindparam("key", type_=submission_t.c.digest.type)
         if digest is not None
         else submission_t.c.credential_id == bindparam("key")
     )
@@ -269,10 +345,11 @@ def proof_status(
         return ProofStatus(row.digest, "pending", row.credential_id, None)
     if row.state != BatchState.CONFIRMED:
         return ProofStatus(row.digest, row.state, row.credential_id, row.batch_id)
-    tree = _stored_tree(engine, row.batch_id, row.tree_size, row.root, row.tile_height)
+    batch = _StoredBatch(row.batch_id, row.issuer_id, row.first_seq, row.tree_size, row.tile_height)
+    tree = _stored_tree(engine, batch, row.root)
     bundle = ProofBundle(
         digest=bytes.fromhex(row.digest),
-        proof=tree.inclusion_proof(row.leaf_index),
+        proof=tree.inclusion_proof(row.seq - row.first_seq),
         anchor=AnchorInfo(
             chain_id=row.chain_id,
             contract=row.contract,
@@ -293,12 +370,15 @@ def proof_status(
 def batch_digests(engine: Engine, batch_id: int) -> Iterable[bytes]:
     """The batch's digests in leaf order (for audits that rebuild the tree)."""
     with engine.connect() as conn:
-        for (digest,) in conn.execute(
-            select(submission_t.c.digest)
-            .where(submission_t.c.batch_id == batch_id)
-            .order_by(submission_t.c.leaf_index)
-        ):
-            yield bytes.fromhex(digest)
+        row = conn.execute(
+            select(batch_t.c.issuer_id, batch_t.c.first_seq, batch_t.c.tree_size).where(
+                batch_t.c.id == batch_id
+            )
+        ).first()
+        if row is None:
+            raise NodeError(f"no batch {batch_id}")
+        packed = read_digests(conn, row.issuer_id, row.first_seq, row.tree_size)
+    return (packed[i : i + 32] for i in range(0, len(packed), 32))
 
 
 def rebuild_root(engine: Engine, batch_id: int) -> bytes:

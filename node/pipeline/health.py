@@ -1,7 +1,7 @@
 """The pipeline's state as the index holds it, and whether it is stuck.
 
-`read_pipeline_state` runs a handful of small queries (the digests waiting use the
-unbatched-rows index; batch tables hold a row a day, revocation batches a few) and
+`read_pipeline_state` runs a handful of small queries (the digests waiting are the
+issuers' counters; batch tables hold a row a day, revocation batches a few) and
 serves both `/metrics` (gauges computed at scrape time, right with several node
 processes on one database) and `/readyz`.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Table, and_, func, select
 
 from mcledger.node.index.models import (
     BatchState,
@@ -82,39 +82,31 @@ def _unconfirmed(conn: Connection, kind: str, jobs: Table, attempts: Table) -> l
 
 
 def _oldest_pending(conn: Connection, issuers: list[str]) -> dict[str, datetime]:
-    """When each issuer's oldest pending digest came: the oldest by id, through
-    ix_submission_pending (issuer, batch, id), one index probe an issuer where
-    min(submitted_at) would read every pending row. Ordering by all three columns keeps
-    PostgreSQL on that index (by id alone it may walk the primary key through every
-    sealed row first)."""
-    s = submission_t
-    found = {}
-    for issuer in issuers:
-        at = conn.execute(
-            select(s.c.submitted_at)
-            .where(s.c.issuer_id == issuer, s.c.batch_id.is_(None))
-            .order_by(s.c.issuer_id, s.c.batch_id, s.c.id)
-            .limit(1)
-        ).scalar_one_or_none()
-        if at is not None:
-            found[issuer] = _utc(at)
-    return found
+    """When each issuer's oldest pending digest came: the row numbered ``sealed_seq``, one
+    probe of uq_submission_seq an issuer (none when nothing is pending)."""
+    s, i = submission_t, issuer_t
+    rows = conn.execute(
+        select(s.c.issuer_id, s.c.submitted_at)
+        .join(i, and_(i.c.id == s.c.issuer_id, s.c.seq == i.c.sealed_seq))
+        .where(i.c.id.in_(issuers))
+    ).all()
+    return {issuer: _utc(at) for issuer, at in rows}
 
 
 def read_pipeline_state(engine: Engine, *, count_pending: bool = True) -> PipelineState:
-    """The pipeline's state from the index, in one connection. Counting the pending digests
-    reads each of them (up to the batch threshold); without ``count_pending`` (what
-    `/readyz` needs) ``pending_digests`` is empty and the rest costs index probes only."""
-    s, b, r, rb = submission_t, batch_t, revocation_t, revocation_batch_t
+    """The pipeline's state from the index, in one connection: index probes and the issuers'
+    counters only. Without ``count_pending`` (what `/readyz` needs) ``pending_digests`` is
+    empty and every issuer's oldest pending digest is looked up."""
+    b, r, rb = batch_t, revocation_t, revocation_batch_t
     with engine.connect() as conn:
         pending: dict[str, int] = {}
         if count_pending:
             pending = {
                 issuer: int(n)
                 for issuer, n in conn.execute(
-                    select(s.c.issuer_id, func.count())
-                    .where(s.c.batch_id.is_(None))
-                    .group_by(s.c.issuer_id)
+                    select(issuer_t.c.id, issuer_t.c.next_seq - issuer_t.c.sealed_seq).where(
+                        issuer_t.c.next_seq > issuer_t.c.sealed_seq
+                    )
                 )
             }
         issuers = list(pending) if count_pending else list(conn.scalars(select(issuer_t.c.id)))

@@ -1,44 +1,71 @@
-"""Sending revocations to the chain: batched `revoke(digests, reason)` transactions.
+"""Sending revocations to the chain, in batched transactions through the crash-safe state
+machine.
 
 A revocation is recorded in the index at once (and flips its status-list bit at
 once); the flush carries it to the chain later, on its own schedule (default
 every 10 minutes) or on demand (`mcledger anchor`). Sealing puts every waiting
-revocation of an issuer into *revocation batches*, one per reason and at most
-`revocations_per_transaction` digests each (≈25 k gas a digest, so 1,000 stay
-under a 30 M block gas limit), in one database transaction; from there the
-batches go through the same state machine as anchors (`node.pipeline.txmachine`):
-signed and stored before broadcast, rebroadcast, replaced, adopted when the
-chain already shows them, never sent twice on a crash.
+revocation of an issuer into *revocation batches*, one per reason (the contract takes
+one reason a call) and at most `revocations_per_transaction` digests each
+(`commitments_per_transaction` for commitments), in one database transaction; from
+there the batches go through the same state machine as anchors
+(`node.pipeline.txmachine`): signed and stored before broadcast, rebroadcast, replaced,
+adopted when the chain already shows them, never sent twice on a crash.
 
-When a batch is confirmed, each of its revocations gets the transaction and block
-of the `CredentialRevoked` event that records it on the chain. The contract
-keeps the first revocation of a digest and skips it later, so a digest revoked
-on chain before (by an earlier transaction of the same issuer) keeps that
-earlier transaction.
+What a batch sends depends on the contract (`RevocationKind`, fixed when sealed):
+
+- version 1: `revoke(digests, reason)`, a storage slot per digest. When a batch is
+  confirmed, each revocation gets the transaction and block of its `CredentialRevoked`
+  event; the contract keeps a digest's first revocation, so a digest revoked on chain
+  before keeps that earlier transaction.
+- version 2: `commitRevocations`, the issuer's revocation set moving from its committed
+  root to a new one, with the SHA-256 of every status list the flush changed; lists that
+  changed with no revocation waiting go in a `commitStatusLists` batch of their own
+  (`node.pipeline.revocation_commit`). The sets are kept per process
+  (`node.pipeline.revocation_sets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
 from mcledger.anchoring.chain import Receipt
-from mcledger.anchoring.errors import ChainError
+from mcledger.anchoring.errors import ChainError, ContractRevertError
+from mcledger.anchoring.ledger import COMMITMENT_VERSION, LedgerContract
 from mcledger.node.errors import NodeError
 from mcledger.node.index.lease import release as release_lease
 from mcledger.node.index.models import (
     BatchState,
+    RevocationKind,
     revocation_attempt_t,
     revocation_batch_t,
     revocation_t,
     utcnow,
 )
 from mcledger.node.index.oplog import record_operation
-from mcledger.node.pipeline.txmachine import CHAIN_LEASE, TransactionMachine
+from mcledger.node.pipeline.revocation_commit import (
+    CommitmentPlan,
+    RevocationCommitments,
+    StatusListSigner,
+    changed_status_lists,
+    declared_time,
+    lists_in_flight,
+    status_lists_pending,
+)
+from mcledger.node.pipeline.revocation_per_digest import PerDigestRevocations
+from mcledger.node.pipeline.revocation_sets import CommittedSets, committed_sets
+from mcledger.node.pipeline.txmachine import (
+    CHAIN_LEASE,
+    AnchoringPolicy,
+    Fault,
+    TransactionMachine,
+)
 
 _LOG_CHUNK = 5_000
 _IN_CHUNK = 500  # ids in one IN list: under SQLite's and psycopg's parameter limits
@@ -77,23 +104,31 @@ def pending_revocations(engine: Engine, issuer_id: str | None = None) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def seal_revocations(engine: Engine, issuer_id: str, per_transaction: int) -> list[int]:
+def seal_revocations(
+    engine: Engine,
+    issuer_id: str,
+    per_transaction: int,
+    plan: Callable[[Connection], CommitmentPlan] | None = None,
+) -> list[int]:
     """Put the issuer's waiting revocations into revocation batches (one per reason, at
     most ``per_transaction`` digests each), all in one database transaction. Returns
-    the new batches' ids, oldest revocations first."""
+    the new batches' ids, oldest revocations first. With ``plan`` (a version-2 contract)
+    the batches are commitments, chained on the issuer's set as the sealing transaction
+    sees it, and the plan's status lists go with the first (or in a batch of their own)."""
     if per_transaction < 1:
         raise ValueError("per_transaction must be at least 1")
     created: list[int] = []
     with engine.begin() as conn:
+        commitment = plan(conn) if plan is not None else None
         rows = conn.execute(
-            select(revocation_t.c.id, revocation_t.c.reason)
+            select(revocation_t.c.id, revocation_t.c.reason, revocation_t.c.digest)
             .where(revocation_t.c.issuer_id == issuer_id, revocation_t.c.batch_id.is_(None))
             .order_by(revocation_t.c.reason, revocation_t.c.id)
         ).all()
         for reason, group in groupby(rows, key=lambda r: int(r.reason)):
-            ids = [r.id for r in group]
-            for start in range(0, len(ids), per_transaction):
-                chunk = ids[start : start + per_transaction]
+            chunked = list(group)
+            for start in range(0, len(chunked), per_transaction):
+                chunk = chunked[start : start + per_transaction]
                 batch_id = conn.execute(
                     insert(revocation_batch_t)
                     .values(
@@ -105,35 +140,89 @@ def seal_revocations(engine: Engine, issuer_id: str, per_transaction: int) -> li
                     )
                     .returning(revocation_batch_t.c.id)
                 ).scalar_one()
-                for part in range(0, len(chunk), _IN_CHUNK):
-                    ids_part = chunk[part : part + _IN_CHUNK]
-                    claimed = conn.execute(
-                        update(revocation_t)
-                        .where(revocation_t.c.id.in_(ids_part), revocation_t.c.batch_id.is_(None))
-                        .values(batch_id=batch_id)
-                    ).rowcount
-                    if claimed != len(ids_part):  # another sealer got there: undo it all
-                        raise NodeError(
-                            f"revocations of {issuer_id} were sealed by another process meanwhile"
-                        )
+                details: dict[str, Any] = {
+                    "issuer": issuer_id,
+                    "reason": reason,
+                    "size": len(chunk),
+                }
+                if commitment is not None:
+                    columns = commitment.columns(batch_id, [r.digest for r in chunk], reason)
+                    conn.execute(
+                        update(revocation_batch_t)
+                        .where(revocation_batch_t.c.id == batch_id)
+                        .values(**columns)
+                    )
+                    details |= {"newRoot": columns["new_root"], "newSize": columns["new_size"]}
+                _claim(conn, issuer_id, batch_id, [r.id for r in chunk])
                 record_operation(
                     conn,
                     actor="anchorer",
                     action="revocation-batch.sealed",
                     subject=f"revocation-batch:{batch_id}",
-                    details={"issuer": issuer_id, "reason": reason, "size": len(chunk)},
+                    details=details,
                 )
                 created.append(batch_id)
+        if commitment is not None:
+            own = commitment.attach_lists(conn, issuer_id, created)
+            if own is not None:
+                record_operation(
+                    conn,
+                    actor="anchorer",
+                    action="revocation-batch.sealed",
+                    subject=f"revocation-batch:{own}",
+                    details={"issuer": issuer_id, "statusLists": len(commitment.lists)},
+                )
+                created.append(own)
     return created
 
 
+def _claim(conn: Connection, issuer_id: str, batch_id: int, ids: list[int]) -> None:
+    """Give the revocations ``ids`` to the batch; if another sealer took any, undo it all."""
+    for part in range(0, len(ids), _IN_CHUNK):
+        ids_part = ids[part : part + _IN_CHUNK]
+        claimed = conn.execute(
+            update(revocation_t)
+            .where(revocation_t.c.id.in_(ids_part), revocation_t.c.batch_id.is_(None))
+            .values(batch_id=batch_id)
+        ).rowcount
+        if claimed != len(ids_part):
+            raise NodeError(f"revocations of {issuer_id} were sealed by another process meanwhile")
+
+
 class RevocationFlusher(TransactionMachine):
-    """Sends the revocations of the issuers whose chain keys it holds."""
+    """Sends the revocations of the issuers whose chain keys it holds. ``status_lists``: the
+    identity that signs (and the URL that serves) one issuer's status lists, whose hashes a
+    flush commits on a version-2 contract; ``sets``: the revocation sets, shared with the
+    API (by default the process's one for ``engine``)."""
 
     jobs = revocation_batch_t
     attempts = revocation_attempt_t
     kind = "revocation"
     job_name = "revocation-batch"
+
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: LedgerContract,
+        account_for: Callable[[str], LocalAccount],
+        policy: AnchoringPolicy | None = None,
+        *,
+        fault: Fault | None = None,
+        holder: str | None = None,
+        status_lists: StatusListSigner | None = None,
+        sets: CommittedSets | None = None,
+    ) -> None:
+        super().__init__(engine, ledger, account_for, policy, fault=fault, holder=holder)
+        self.status_lists = status_lists
+        self.sets = sets or committed_sets(engine)
+        self._per_digest = PerDigestRevocations(self)
+        self._commitments = RevocationCommitments(self)
+
+    @cached_property
+    def commits(self) -> bool:
+        """Whether the contract takes revocation commitments (version 2 or later): new
+        batches commit the issuer's set; a version-1 contract gets per-digest `revoke`."""
+        return self.ledger.version() >= COMMITMENT_VERSION
 
     # -- entry points ----------------------------------------------------------------------
     def flush_pending(
@@ -146,32 +235,91 @@ class RevocationFlusher(TransactionMachine):
         try:
             touched = self.unfinished(issuer_id)
             if seal:
+                policy, commits = self.policy, self.commits
                 sealed = seal_revocations(
-                    self.engine, issuer_id, self.policy.revocations_per_transaction
+                    self.engine,
+                    issuer_id,
+                    policy.commitments_per_transaction
+                    if commits
+                    else policy.revocations_per_transaction,
+                    self._plan(issuer_id) if commits else None,
                 )
                 if sealed:
                     self.fault("revocations.sealed")
                 touched += sealed
-            for batch_id in touched:  # the transactions go out together and share blocks
+            chained = set(self._of_kind(touched, RevocationKind.COMMIT))
+            others = [batch_id for batch_id in touched if batch_id not in chained]
+            for batch_id in others:  # these transactions go out together and share blocks
                 self.drive(batch_id, wait=False, timeout=timeout)
+            for batch_id in sorted(chained):
+                # Each commitment builds on the root the one before leaves: the chain must
+                # hold it before the next is signed (its gas estimate runs the check too).
+                if self.drive(batch_id, wait=wait, timeout=timeout) != BatchState.CONFIRMED:
+                    break  # the rest go in a later run
             if wait:
-                for batch_id in touched:
+                for batch_id in others:
                     self.drive(batch_id, wait=True, timeout=timeout)
             return [self.report(batch_id) for batch_id in touched]
         finally:
             release_lease(self.engine, CHAIN_LEASE, self.holder)
 
-    def issuers_with_work(self) -> list[str]:
+    def _of_kind(self, batch_ids: list[int], kind: RevocationKind) -> list[int]:
+        """Those of ``batch_ids`` that are of ``kind``."""
         with self.engine.connect() as conn:
-            waiting = conn.execute(
-                select(revocation_t.c.issuer_id).where(revocation_t.c.batch_id.is_(None)).distinct()
-            ).scalars()
-            unfinished = conn.execute(
-                select(revocation_batch_t.c.issuer_id)
-                .where(revocation_batch_t.c.state != BatchState.CONFIRMED)
-                .distinct()
-            ).scalars()
-            return sorted(set(waiting) | set(unfinished))
+            return list(
+                conn.execute(
+                    select(revocation_batch_t.c.id).where(
+                        revocation_batch_t.c.id.in_(batch_ids), revocation_batch_t.c.kind == kind
+                    )
+                ).scalars()
+            )
+
+    def _plan(self, issuer_id: str) -> Callable[[Connection], CommitmentPlan]:
+        """How the sealing transaction plans a version-2 flush: the time it declares and the
+        lists it commits are taken first (chain and signing work, outside the transaction)."""
+        declared = declared_time(self.client)
+        signer = self.status_lists
+        lists = []
+        if signer is not None and signer.issuer_id == issuer_id:
+            lists = changed_status_lists(self.engine, signer)
+
+        def plan(conn: Connection) -> CommitmentPlan:
+            waiting = lists_in_flight(conn, issuer_id)  # an older hash must land first
+            return CommitmentPlan(
+                lambda: self.sets.working_copy(conn, issuer_id), declared, [] if waiting else lists
+            )
+
+        return plan
+
+    def issuers_with_work(self, *, pending: bool = True) -> list[str]:
+        """Issuers with unfinished batches and, with ``pending`` (a run that seals), those
+        with waiting revocations and (on a version-2 contract) the issuer whose lists this
+        node signs when one may have changed since it was last committed."""
+        with self.engine.connect() as conn:
+            found = set(
+                conn.execute(
+                    select(revocation_batch_t.c.issuer_id)
+                    .where(revocation_batch_t.c.state != BatchState.CONFIRMED)
+                    .distinct()
+                ).scalars()
+            )
+            if pending:
+                found |= set(
+                    conn.execute(
+                        select(revocation_t.c.issuer_id)
+                        .where(revocation_t.c.batch_id.is_(None))
+                        .distinct()
+                    ).scalars()
+                )
+        signer = self.status_lists
+        if pending and signer is not None and signer.issuer_id not in found:
+            try:
+                commits = self.commits
+            except ChainError:  # the chain does not answer: the lists wait for it
+                commits = False
+            if commits and status_lists_pending(self.engine, signer.issuer_id):
+                found.add(signer.issuer_id)
+        return sorted(found)
 
     # -- what revoking adds to the state machine -------------------------------------------
     def digests(self, job: Row[Any]) -> list[str]:
@@ -192,89 +340,26 @@ class RevocationFlusher(TransactionMachine):
             )
         return digests
 
-    def calldata(self, job: Row[Any]) -> bytes:
-        return self.ledger.revoke_calldata(
-            [bytes.fromhex(d) for d in self.digests(job)], job.reason
-        )
+    def _handles(self, job: Row[Any]) -> PerDigestRevocations | RevocationCommitments:
+        return self._per_digest if job.kind == RevocationKind.REVOKE else self._commitments
 
-    def _address(self, job: Row[Any]) -> str:
-        return str(self.account_for(job.issuer_id).address)
+    def calldata(self, job: Row[Any]) -> bytes:
+        return self._handles(job).calldata(job)
 
     def done_on_chain(self, job: Row[Any]) -> bool:
-        """Every digest revoked on chain by this issuer (usually the first is not)."""
-        address = self._address(job)
-        return all(
-            self.ledger.revoked_at(address, bytes.fromhex(d)) != 0 for d in self.digests(job)
-        )
+        return self._handles(job).done_on_chain(job)
 
     def find_transaction(self, job: Row[Any]) -> str:
-        """The newest transaction of this issuer that revoked any of the batch's digests
-        (a digest revoked on chain before keeps an older one: the newest is the batch's)."""
-        wanted = set(self.digests(job))
-        address = self._address(job)
-        start = self._scan_start(job.id)
-        to_block = self.client.block_number()
-        while to_block >= start:
-            from_block = max(start, to_block - _LOG_CHUNK + 1)
-            events = self.ledger.events("CredentialRevoked", from_block, to_block, issuer=address)
-            for event in reversed(events):
-                if bytes(event["args"]["digest"]).hex() in wanted:
-                    return "0x" + bytes(event["transactionHash"]).hex()
-            to_block = from_block - 1
-        raise ChainError(
-            f"revocation batch {job.id} is on chain but no CredentialRevoked event of it was found"
-        )
+        return self._handles(job).find_transaction(job)
 
-    def check_effect(self, job: Row[Any], receipt: Receipt) -> dict[str, tuple[str, int]]:
-        """Every digest has its `CredentialRevoked` event: in this receipt, or (for a
-        digest another transaction revoked) in that one. Returns digest -> (transaction, block)."""
-        address = self._address(job)
-        placed: dict[str, tuple[str, int]] = {}
-        for event in self.ledger.events(
-            "CredentialRevoked", receipt.block_number, receipt.block_number, issuer=address
-        ):
-            if "0x" + bytes(event["transactionHash"]).hex() == receipt.transaction_hash:
-                placed[bytes(event["args"]["digest"]).hex()] = (
-                    receipt.transaction_hash,
-                    receipt.block_number,
-                )
-        for digest in self.digests(job):
-            if digest not in placed:
-                placed[digest] = self._other_event(job, address, digest)
-        return placed
+    def adopt_after_revert(self, error: ContractRevertError) -> bool:
+        return self._commitments.adopt_after_revert(error)
 
-    def _other_event(self, job: Row[Any], address: str, digest: str) -> tuple[str, int]:
-        """The event of a digest that another transaction revoked (before this batch's, or
-        after an adopted older one), newest first from the head."""
-        if self.ledger.revoked_at(address, bytes.fromhex(digest)) == 0:
-            raise ChainError(f"revocation batch {job.id}: {digest} is not revoked on chain")
-        to_block = self.client.block_number()
-        while to_block >= 0:
-            from_block = max(0, to_block - _LOG_CHUNK + 1)
-            found = self.ledger.events(
-                "CredentialRevoked",
-                from_block,
-                to_block,
-                issuer=address,
-                digest=bytes.fromhex(digest),
-            )
-            if found:
-                return "0x" + bytes(found[0]["transactionHash"]).hex(), int(found[0]["blockNumber"])
-            to_block = from_block - 1
-        raise ChainError(
-            f"{digest} is revoked on chain but its CredentialRevoked event was not found"
-        )
+    def check_effect(self, job: Row[Any], receipt: Receipt) -> Any:
+        return self._handles(job).check_effect(job, receipt)
 
-    def record_effect(
-        self, conn: Connection, job: Row[Any], placed: dict[str, tuple[str, int]]
-    ) -> None:
-        """Each revocation gets the transaction and block of its own event."""
-        conn.execute(
-            update(revocation_t)
-            .where(revocation_t.c.batch_id == job.id, revocation_t.c.digest == bindparam("d"))
-            .values(transaction_hash=bindparam("tx"), block_number=bindparam("block")),
-            [{"d": d, "tx": tx, "block": block} for d, (tx, block) in placed.items()],
-        )
+    def record_effect(self, conn: Connection, job: Row[Any], effect: Any) -> None:
+        self._handles(job).record_effect(conn, job, effect)
 
     def report(self, batch_id: int) -> RevocationBatchReport:
         job = self._job(batch_id)

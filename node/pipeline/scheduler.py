@@ -133,8 +133,11 @@ class AnchoringScheduler:
 
     def _run(self, *, seal: bool, wait: bool) -> list[BatchReport] | None:
         anchorer = self.anchorer
+        # A run that seals nothing (the follow-up) takes the chain lease only for issuers
+        # with unfinished batches: else it would hold it every few seconds while digests
+        # wait, and `mcledger anchor` in another process would find it taken.
         ran = self._each_issuer(
-            anchorer.issuers_with_work,
+            lambda: anchorer.issuers_with_work(pending=seal),
             lambda issuer: anchorer.anchor_pending(issuer, wait=wait, seal=seal),
             "anchoring",
         )
@@ -145,7 +148,7 @@ class AnchoringScheduler:
         if flusher is None:
             return []
         ran = self._each_issuer(
-            flusher.issuers_with_work,
+            lambda: flusher.issuers_with_work(pending=seal),
             lambda issuer: flusher.flush_pending(issuer, wait=wait, seal=seal),
             "the revocation flush",
         )

@@ -18,6 +18,11 @@ Intake is the hot path (tens of thousands of digests a second), so it uses
 Core statements with executemany, one ``INSERT … ON CONFLICT (digest) DO
 NOTHING … RETURNING digest`` per chunk to learn which rows are new, and reads
 back only the digests that were already there.
+
+New rows are numbered from the issuer's ``next_seq`` (node/index/sequence.py), whose row
+the request locks first, so the numbers have no gaps: when some digests turn out to be
+there already, the rows just inserted are taken back and the new ones inserted again,
+numbered without the holes (a repeated request pays twice; a fresh one once).
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mcledger.node.errors import NodeError
-from mcledger.node.index.models import batch_t, issuer_t, submission_t, utcnow
+from mcledger.node.index.models import batch_t, submission_t, utcnow
 from mcledger.node.index.oplog import record_operation
+from mcledger.node.index.sequence import holds_submission, lock_counter, set_next_seq
 from mcledger.node.issuing.issuers import UnknownIssuerError
 
 MAX_CREDENTIAL_ID_LENGTH = 200  # the submission.credential_id column
@@ -188,9 +194,9 @@ _EXISTING = select(
     submission_t.c.issuer_id,
     submission_t.c.credential_id,
     submission_t.c.submitted_at,
-    submission_t.c.batch_id,
+    batch_t.c.id.label("batch_id"),
     batch_t.c.state,
-).select_from(submission_t.outerjoin(batch_t, batch_t.c.id == submission_t.c.batch_id))
+).select_from(submission_t.outerjoin(batch_t, holds_submission()))
 
 
 def submit_digests(
@@ -205,19 +211,27 @@ def submit_digests(
     wanted = _unique_items(items)
     now = utcnow()
     with engine.begin() as conn:
-        known = conn.execute(select(issuer_t.c.id).where(issuer_t.c.id == issuer_id)).first()
-        if known is None:
+        counter = lock_counter(conn, issuer_id)  # held to the commit: numbers without gaps
+        if counter is None:
             raise UnknownIssuerError(f"no issuer {issuer_id!r} in the index")
         # Sorted, so concurrent requests that share digests take their row locks in the
         # same order (PostgreSQL would otherwise abort one of them as a deadlock).
-        rows = [
-            {"issuer_id": issuer_id, "digest": d, "credential_id": wanted[d], "submitted_at": now}
-            for d in sorted(wanted)
-        ]
-        insert_new = _insert_new(conn)
-        created: set[str] = set()
-        for chunk in _chunks(rows, _INSERT_CHUNK):
-            created.update(conn.execute(insert_new, list(chunk)).scalars())
+        ordered = sorted(wanted)
+        created = _insert_numbered(conn, issuer_id, ordered, wanted, now, counter.next_seq)
+        if len(created) < len(ordered):
+            # Some were there already: take back this request's rows and number the new
+            # ones again without holes. Only this transaction holds numbers past next_seq.
+            conn.execute(
+                delete(submission_t).where(
+                    submission_t.c.issuer_id == issuer_id,
+                    submission_t.c.seq >= counter.next_seq,
+                )
+            )
+            fresh = [d for d in ordered if d in created]
+            created = _insert_numbered(conn, issuer_id, fresh, wanted, now, counter.next_seq)
+            if len(created) < len(fresh):  # pragma: no cover - the counter row serialises
+                raise NodeError("digests changed under a locked issuer; nothing was stored")
+        set_next_seq(conn, issuer_id, counter.next_seq + len(created))
         existing = [d for d in wanted if d not in created]
         found = {row.digest: row for row in _read_existing(conn, existing)}
         conflicts = _conflicts(issuer_id, wanted, found)
@@ -250,6 +264,33 @@ def submit_digests(
             )
         )
     return states
+
+
+def _insert_numbered(
+    conn: Connection,
+    issuer_id: str,
+    digests: Sequence[str],
+    wanted: dict[str, str | None],
+    now: datetime,
+    first_seq: int,
+) -> set[str]:
+    """Insert ``digests`` numbered from ``first_seq`` in the given order, skipping those
+    the index refuses (known digest, or credentialId taken); returns the ones inserted."""
+    rows = [
+        {
+            "issuer_id": issuer_id,
+            "seq": first_seq + i,
+            "digest": d,
+            "credential_id": wanted[d],
+            "submitted_at": now,
+        }
+        for i, d in enumerate(digests)
+    ]
+    insert_new = _insert_new(conn)
+    created: set[str] = set()
+    for chunk in _chunks(rows, _INSERT_CHUNK):
+        created.update(conn.execute(insert_new, list(chunk)).scalars())
+    return created
 
 
 def _read_existing(conn: Connection, digests: Sequence[str]) -> Iterator[Any]:

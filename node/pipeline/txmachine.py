@@ -73,6 +73,7 @@ class AnchoringPolicy:
     lease_ttl: float = 120.0
     max_batch_size: int | None = None
     revocations_per_transaction: int = 1_000  # ~25 M gas: under a 30 M block gas limit
+    commitments_per_transaction: int = 10_000  # ~12.8 M gas: under EIP-7825's 2^24 a call
 
 
 def _no_fault(_point: str) -> None:

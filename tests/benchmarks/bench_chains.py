@@ -31,7 +31,8 @@ from sqlalchemy import insert
 
 from mcledger.anchoring.anvil import start_anvil
 from mcledger.anchoring.chain import ChainClient
-from mcledger.node.index.models import revocation_t, submission_t, utcnow
+from mcledger.node.index.models import revocation_t, utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.pipeline.revocation_flush import flush_all
 from mcledger.node.runtime.service import Node, open_node
 from mcledger.node.settings import load_settings
@@ -81,8 +82,8 @@ def _measure(client: ChainClient, tx_hash: str | None, seconds: float) -> Measur
 def _anchor_and_flush(node: Node) -> tuple[Measured, Measured]:
     client = node.anchorer.ledger.client
     with node.engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
+        insert_submissions(
+            conn,
             [
                 {"issuer_id": "local", "digest": os.urandom(32).hex(), "submitted_at": utcnow()}
                 for _ in range(DIGESTS)

@@ -62,11 +62,12 @@ if __name__ == "__main__":  # run as a script from anywhere: import the project'
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event
 
 from mcledger.anchoring.anvil import AnvilProcess, free_loopback_port, start_anvil
 from mcledger.node.index.db import open_index
-from mcledger.node.index.models import submission_t, utcnow
+from mcledger.node.index.models import utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer
 from mcledger.node.pipeline.batches import pending_count, proof_status, seal_batch
@@ -387,7 +388,7 @@ def fill_index(engine: Engine, digests: Sequence[str]) -> None:
                 }
                 for d in digests[start : start + INSERT_CHUNK]
             ]
-            conn.execute(insert(submission_t), rows)
+            insert_submissions(conn, rows)
 
 
 def anchor_over_http(node: NodeProcess, token: str, table: Table, label: str) -> None:

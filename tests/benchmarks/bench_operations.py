@@ -27,10 +27,11 @@ if __name__ == "__main__":  # run as a script from anywhere: import the project'
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, insert, update
 
 from mcledger.node.index.db import open_index
-from mcledger.node.index.models import batch_t, revocation_t, submission_t, utcnow
+from mcledger.node.index.models import batch_t, issuer_t, revocation_t, utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.metrics import PipelineCollector, render
 from mcledger.node.pipeline.health import read_pipeline_state
@@ -62,19 +63,18 @@ def fill(engine: Engine, pending: int, sealed: int) -> None:
                     "tree_size": 1000,
                     "root": os.urandom(32).hex(),
                     "tile_height": 8,
+                    "first_seq": d * 1000,
                     "sealed_at": now - timedelta(days=30 - d),
                     "confirmed_at": now - timedelta(days=30 - d),
                 }
                 for d in range(30)
             ],
         )
-        first = conn.execute(select(func.min(batch_t.c.id))).scalar_one()
         for start in range(0, sealed, 10_000):
-            conn.execute(
-                insert(submission_t), _digests(min(10_000, sealed - start), batch_id=first)
-            )
+            insert_submissions(conn, _digests(min(10_000, sealed - start)))
+        conn.execute(update(issuer_t).values(sealed_seq=issuer_t.c.next_seq))
         for start in range(0, pending, 10_000):
-            conn.execute(insert(submission_t), _digests(min(10_000, pending - start)))
+            insert_submissions(conn, _digests(min(10_000, pending - start)))
         conn.execute(
             insert(revocation_t),
             [

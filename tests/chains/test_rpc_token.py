@@ -24,7 +24,8 @@ from mcledger.anchoring.anvil import LOOPBACK, AnvilProcess, rpc_call, start_anv
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.errors import ChainError
 from mcledger.node.index.db import open_index
-from mcledger.node.index.models import revocation_t, submission_t, utcnow
+from mcledger.node.index.models import revocation_t, utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.pipeline.batches import proof_status
 from mcledger.node.runtime.service import open_node
 from mcledger.node.settings import load_settings
@@ -142,9 +143,8 @@ def test_node_and_cli_work_through_the_endpoint_with_the_token_only(
     engine = open_index(env["MCLEDGER_DATABASE_URL"])
     digest = os.urandom(32).hex()
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
-            [{"issuer_id": "local", "digest": digest, "submitted_at": utcnow()}],
+        insert_submissions(
+            conn, [{"issuer_id": "local", "digest": digest, "submitted_at": utcnow()}]
         )
         conn.execute(insert(revocation_t), _revocations("local", [2]))
 

@@ -34,6 +34,7 @@ from mcledger.node.errors import ChainSetupError
 from mcledger.node.index.db import open_index
 from mcledger.node.index.lease import ANCHORING_LEASE, LeaseHeldError, try_acquire
 from mcledger.node.index.models import anchor_attempt_t, batch_t, operation_t, submission_t
+from mcledger.node.index.sequence import holds_submission
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import AnchorConflictError, Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.batches import proof_status
@@ -289,7 +290,12 @@ def test_a_batch_keeps_its_target_when_the_setting_changes(setup: Setup) -> None
 
 def _bundle_of(engine: Engine, batch_id: int) -> ProofBundle:
     with engine.connect() as conn:
-        query = select(submission_t.c.digest).where(submission_t.c.batch_id == batch_id).limit(1)
+        query = (
+            select(submission_t.c.digest)
+            .select_from(submission_t.join(batch_t, holds_submission()))
+            .where(batch_t.c.id == batch_id)
+            .limit(1)
+        )
         digest = str(conn.execute(query).scalar_one())
     status = proof_status(engine, digest=digest)
     assert status is not None and status.bundle is not None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from mcledger.cli.console import UNBOUNDED_WIDTH, LazyConsole
 from mcledger.node.credentials.annex import EXAMPLE_AWARD
@@ -23,7 +23,8 @@ from mcledger.node.credentials.build import build_credential
 from mcledger.node.credentials.dataintegrity import credential_digest, sign_credential
 from mcledger.node.credentials.multikey import Ed25519SigningKey, did_key, verification_method
 from mcledger.node.index.db import open_index
-from mcledger.node.index.models import batch_t, revocation_t, submission_t, utcnow
+from mcledger.node.index.models import batch_t, revocation_t, utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
@@ -97,7 +98,7 @@ def test_audit_findings_in_a_pipe_keep_whole_identifiers_on_one_line(
                     {"issuer_id": "uni", "digest": os.urandom(32).hex(), "submitted_at": utcnow()}
                     for _ in range(size)
                 ]
-                conn.execute(insert(submission_t), rows)
+                insert_submissions(conn, rows)
             batches += anchorer.anchor_pending("uni")
         revoked = insert_revocations(engine, "uni", 2, 3)
         flusher = RevocationFlusher(engine, deployed.ledger, lambda _id: deployed.issuer, FAST)

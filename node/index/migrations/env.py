@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 import mcledger.node.index.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import mcledger.node.index.models_catalogue  # noqa: F401
+import mcledger.node.index.models_commitments  # noqa: F401
 import mcledger.node.index.models_credentials  # noqa: F401
 import mcledger.node.index.models_status  # noqa: F401
 

@@ -10,31 +10,19 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, insert, select, text, update
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, insert, select, text, update
 
+from mcledger.anchoring.tiles import MemoryTileStore
 from mcledger.anchoring.tree import MerkleTree, save_tree
 from mcledger.node.index.db import MIGRATIONS_DIR, make_engine, migrate
-from mcledger.node.index.models import batch_t, issuer_t, submission_t
-from mcledger.node.pipeline.batches import SqlTileStore, proof_status
+from mcledger.node.index.models import batch_t, issuer_t
+from mcledger.node.pipeline.batches import proof_status
+from tests.node.index.revisions import alembic, revision_of
 
 ISSUER = "0x" + "ab" * 20
 CONTRACT = "0x" + "cd" * 20
 TX, BLOCK_HASH = "0x" + "11" * 32, "0x" + "22" * 32
-
-
-def _alembic(engine: Engine, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
-
-
-def _revision(engine: Engine) -> str:
-    with engine.connect() as conn:
-        return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
 
 
 @pytest.fixture
@@ -42,7 +30,7 @@ def before_0007(database_url: str):
     """An index at revision 0006 holding one confirmed batch of 3 digests, as the node
     wrote it then; yields the engine and the digests."""
     engine = make_engine(database_url)
-    _alembic(engine, "upgrade", "0006")
+    alembic(engine, "upgrade", "0006")
     digests = [os.urandom(32) for _ in range(3)]
     tree = MerkleTree.from_digests(b"".join(digests))
     with engine.begin() as conn:
@@ -63,33 +51,39 @@ def before_0007(database_url: str):
                 "block_hash": BLOCK_HASH,
             },
         )
-        conn.execute(
-            insert(submission_t),
-            [
-                {
-                    "issuer_id": "uni",
-                    "digest": d.hex(),
-                    "credential_id": None,
-                    "submitted_at": datetime.now(UTC),
-                    "batch_id": 1,
-                    "leaf_index": i,
-                }
-                for i, d in enumerate(digests)
-            ],
-        )
-        store = SqlTileStore(conn, 1)
-        save_tree(store, tree, tile_height=8)
-        store.flush()
+        _write_batch_rows_of_0006(conn, digests, tree)
     try:
         yield engine, digests
     finally:
         engine.dispose()
 
 
+def _write_batch_rows_of_0006(conn: Connection, digests: list[bytes], tree: MerkleTree) -> None:
+    """Batch 1's submissions (hex, with batch_id and leaf_index) and every tile, level 0
+    too, as the node wrote them before revision 0009."""
+    conn.execute(
+        text(
+            "INSERT INTO submission (issuer_id, digest, credential_id, submitted_at, batch_id,"
+            " leaf_index) VALUES ('uni', :digest, NULL, :at, 1, :leaf)"
+        ),
+        [{"digest": d.hex(), "at": datetime.now(UTC), "leaf": i} for i, d in enumerate(digests)],
+    )
+    store = MemoryTileStore()
+    save_tree(store, tree, tile_height=8)
+    conn.execute(
+        text("INSERT INTO tree_tile (batch_id, level, idx, data) VALUES (1, :level, :idx, :data)"),
+        [{"level": lv, "idx": k, "data": data} for (lv, k), data in store._tiles.items()],
+    )
+
+
+def _head() -> str:
+    return str(ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head())
+
+
 def test_a_batch_anchored_before_keeps_its_bundle_byte_for_byte(before_0007) -> None:
     engine, digests = before_0007
     migrate(engine)
-    assert _revision(engine) == "0007"
+    assert revision_of(engine) == _head()
     with engine.connect() as conn:
         row = conn.execute(select(batch_t)).one()
     assert (row.target, row.hash_algorithm_id, row.issuer_did, row.ledger_contract) == (
@@ -124,15 +118,15 @@ def test_the_downgrade_refuses_while_a_batch_went_elsewhere(before_0007) -> None
     with engine.begin() as conn:
         conn.execute(update(batch_t).values(target="ebsi-timestamp", hash_algorithm_id=1))
     with pytest.raises(RuntimeError, match="sealed for another target"):
-        _alembic(engine, "downgrade", "0006")
-    assert _revision(engine) == "0007"  # nothing changed
+        alembic(engine, "downgrade", "0006")
+    assert revision_of(engine) == _head()  # nothing changed
     with engine.connect() as conn:
         assert conn.execute(select(batch_t.c.target)).scalar_one() == "ebsi-timestamp"
 
     with engine.begin() as conn:
         conn.execute(update(batch_t).values(target="ledger", hash_algorithm_id=None))
-    _alembic(engine, "downgrade", "0006")  # only ledger batches: nothing is lost
-    assert _revision(engine) == "0006"
+    alembic(engine, "downgrade", "0006")  # only ledger batches: nothing is lost
+    assert revision_of(engine) == "0006"
     with engine.connect() as conn:
         columns = conn.execute(text("SELECT * FROM batch")).keys()
     assert "target" not in columns and "tree_size" in columns

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, func, select, text
 
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.merkle import verify_inclusion
-from mcledger.node.index.models import anchor_attempt_t, batch_t, submission_t, utcnow
+from mcledger.node.index.models import anchor_attempt_t, batch_t, utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.batches import proof_status
@@ -23,9 +24,8 @@ FAST = AnchoringPolicy(wait_timeout=20, poll_interval=0.05, replace_after=3600)
 def _submit(engine: Engine, issuer_id: str, count: int) -> list[str]:
     digests = [os.urandom(32).hex() for _ in range(count)]
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
-            [{"issuer_id": issuer_id, "digest": d, "submitted_at": utcnow()} for d in digests],
+        insert_submissions(
+            conn, [{"issuer_id": issuer_id, "digest": d, "submitted_at": utcnow()} for d in digests]
         )
     return digests
 

@@ -192,3 +192,24 @@ def test_concurrent_requests_store_each_digest_once(engine: Engine) -> None:
     created = [s.digest for r in results for s in r if s.created]
     assert sorted(created) == sorted({d for items in requests for d, _ in items})
     assert count(engine) == 300 + 4 * 200
+
+
+def _seqs(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(submission_t.c.digest, submission_t.c.seq)).all())
+
+
+def test_numbers_have_no_gaps_when_part_of_a_request_was_there(engine: Engine) -> None:
+    a, b, c, d = sorted(digest() for _ in range(4))
+    submit_digests(engine, "uni", [(b, None), (a, None)], actor="t")
+    again = submit_digests(engine, "uni", [(d, None), (b, None), (c, None)], actor="t")
+    assert [s.created for s in again] == [True, False, True]
+    assert _seqs(engine) == {a: 0, b: 1, c: 2, d: 3}  # c and d close up behind b
+    theirs = digest()
+    submit_digests(engine, "other", [(theirs, None)], actor="t")
+    with pytest.raises(DigestConflictError):
+        submit_digests(engine, "uni", [(digest(), None), (theirs, None)], actor="t")
+    submit_digests(engine, "uni", [(e := digest(), None)], actor="t")
+    assert _seqs(engine)[e] == 4  # the refused request took no number
+    batch = seal_batch(engine, "uni")
+    assert batch is not None and batch.tree_size == 5
