@@ -2,7 +2,9 @@
 
 One model writes and reads it. Parsing is strict: every field is checked for
 type and shape, and unknown fields are refused, so a verifier never acts on a
-bundle it half understood.
+bundle it half understood. An optional ``revocation`` member (an addition to version 1)
+carries the digest's proof of (non-)membership in its issuer's committed revocation set;
+a bundle without it is written byte for byte as before.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 from eth_utils import is_checksum_address
 
-from mcledger.anchoring.errors import MerkleError
+from mcledger.anchoring.errors import MerkleError, RevocationSetError
 from mcledger.anchoring.merkle import InclusionProof
+from mcledger.anchoring.revocation_proof import EMPTY, RevocationProof
 
 BUNDLE_VERSION = "mcledger-proof/1"
 LEDGER_TARGET = "ledger"  # the project's MicroCredentialLedger: `anchor(root, size)`
@@ -174,14 +177,77 @@ def _exact_keys(
         raise BundleError(f"{where} has unknown fields: {', '.join(unknown)}")
 
 
+_MAX_SIZE = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class RevocationMember:
+    """The bundle's ``revocation`` member: the digest's proof (``mcledger-revocation-proof/1``)
+    against ``root``, the issuer's revocation set as committed on the anchor's ledger with
+    ``size`` entries, by transaction ``transaction_hash`` in block ``block_number``. The
+    empty set (never committed) has root zero, size 0 and no transaction."""
+
+    root: bytes
+    size: int
+    transaction_hash: str | None
+    block_number: int | None
+    proof: RevocationProof
+
+    def __post_init__(self) -> None:
+        empty = self.root == EMPTY
+        if (self.size == 0) != empty or (self.transaction_hash is None) != empty:
+            raise BundleError(
+                "revocation: root zero, size 0 and no transaction go together (the empty set)"
+            )
+        if (self.block_number is None) != (self.transaction_hash is None):
+            raise BundleError("revocation: transactionHash and blockNumber go together")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root.hex(),
+            "size": self.size,
+            "transactionHash": self.transaction_hash,
+            "blockNumber": self.block_number,
+            "proof": self.proof.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RevocationMember:
+        _require(isinstance(data, dict), "revocation", "an object")
+        names = ("root", "size", "transactionHash", "blockNumber", "proof")
+        _exact_keys(data, names, "revocation")
+        _require(
+            isinstance(data["root"], str) and bool(_HEX64.match(data["root"])),
+            "revocation.root",
+            "64 lower-case hex",
+        )
+        size = _int(data["size"], "revocation.size")
+        _require(size <= _MAX_SIZE, "revocation.size", "an integer below 2**64")
+        tx, block = data["transactionHash"], data["blockNumber"]
+        _require(
+            tx is None or (isinstance(tx, str) and bool(_TX32.match(tx))),
+            "revocation.transactionHash",
+            "0x + 64 lower-case hex, or null",
+        )
+        if block is not None:
+            block = _int(block, "revocation.blockNumber")
+        try:
+            proof = RevocationProof.from_json(data["proof"])
+        except RevocationSetError as exc:
+            raise BundleError(f"revocation.proof: {exc}") from None
+        return cls(bytes.fromhex(data["root"]), size, tx, block, proof)
+
+
 @dataclass(frozen=True)
 class ProofBundle:
-    """A digest's inclusion proof in an anchored batch, with the anchor."""
+    """A digest's inclusion proof in an anchored batch, with the anchor (and, optionally, its
+    place in the issuer's committed revocation set)."""
 
     digest: bytes
     proof: InclusionProof
     anchor: AnchorInfo
     credential_id: str | None = None
+    revocation: RevocationMember | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"version": BUNDLE_VERSION}
@@ -190,6 +256,8 @@ class ProofBundle:
         body["digest"] = self.digest.hex()
         body |= self.proof.to_json()
         body["anchor"] = self.anchor.to_json()
+        if self.revocation is not None:
+            body["revocation"] = self.revocation.to_json()
         return body
 
     def dumps(self) -> str:
@@ -199,7 +267,7 @@ class ProofBundle:
     def from_json(cls, data: Any) -> ProofBundle:
         _require(isinstance(data, dict), "(bundle)", "a JSON object")
         required = ("version", "digest", *PROOF_FIELDS, "anchor")
-        _exact_keys(data, required, "proof bundle", optional=("credentialId",))
+        _exact_keys(data, required, "proof bundle", optional=("credentialId", "revocation"))
         _require(data["version"] == BUNDLE_VERSION, "version", repr(BUNDLE_VERSION))
         _require(
             isinstance(data["digest"], str) and bool(_HEX64.match(data["digest"])),
@@ -216,11 +284,16 @@ class ProofBundle:
             raise
         except MerkleError as exc:
             raise BundleError(f"proof bundle: {exc}") from None
+        anchor = AnchorInfo.from_json(data["anchor"])
+        revocation = (
+            RevocationMember.from_json(data["revocation"]) if "revocation" in data else None
+        )
         return cls(
             digest=bytes.fromhex(data["digest"]),
             proof=proof,
-            anchor=AnchorInfo.from_json(data["anchor"]),
+            anchor=anchor,
             credential_id=credential_id,
+            revocation=revocation,
         )
 
     @classmethod

@@ -67,6 +67,16 @@ class RevocationSet:
         made.insert(entries)
         return made
 
+    def copy(self) -> RevocationSet:
+        """An independent set with the same entries: what a flush inserts into while the
+        committed set keeps answering proofs (for 10^6 entries, tens of milliseconds)."""
+        made = RevocationSet.__new__(RevocationSet)
+        made._records = dict(self._records)
+        made._buckets = {b: list(keys) for b, keys in self._buckets.items()}
+        made._counts = list(self._counts)
+        made._hashes = list(self._hashes)
+        return made
+
     # -- reading -------------------------------------------------------------------------------
     @property
     def root(self) -> bytes:

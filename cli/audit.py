@@ -46,16 +46,21 @@ def audit_command(
     data_dir: DataDirOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Reconcile the contract's RootAnchored and CredentialRevoked events with the index.
+    """Reconcile the contract's RootAnchored, CredentialRevoked, RevocationsCommitted and
+    StatusListCommitted events with the index.
 
     Reports what is on the chain and not in the index (chain-only), what the index says
     it sent with no event (index-only), fields that differ (tree size, issuer,
     transaction, block, revocation reason and time: a backdated revocation shows as
     revokedAt), and batches whose stored digests no longer hash to their root
-    (tree-mismatch). With a Timestamp contract (MCLEDGER_TIMESTAMP_CONTRACT, else the one
-    deployment.json records, else the newest the index's batches name), its
-    TimestampedHashes events are reconciled the same way with the batches timestamped
-    there (also the DID and hash algorithm). Exits 1 on any finding, 2 on a usage error.
+    (tree-mismatch). Every committed revocation root is recomputed from the events (a
+    root that is not what its events list is a tree-mismatch), each commitment compared
+    with its batch and digests in the index, and every committed status-list hash with
+    the list the node serves (a different, older list is a split view). With a Timestamp
+    contract (MCLEDGER_TIMESTAMP_CONTRACT, else the one deployment.json records, else the
+    newest the index's batches name), its TimestampedHashes events are reconciled the same
+    way with the batches timestamped there (also the DID and hash algorithm). Exits 1 on
+    any finding, 2 on a usage error.
     """
     from mcledger.anchoring.ledger import LedgerContract
     from mcledger.anchoring.timestamp import TimestampContract
@@ -133,7 +138,7 @@ def audit_command(
 
             with Progress(
                 TextColumn(
-                    "reading RootAnchored and CredentialRevoked events"
+                    "reading the contract's events"
                     + (", then TimestampedHashes" if timestamps is not None else "")
                 ),
                 BarColumn(),
@@ -183,6 +188,12 @@ def audit_command(
             )
         summary.add_row("CredentialRevoked events read", str(report.revocation_events_read))
         summary.add_row("  by other issuers", str(report.foreign_revocations))
+        if report.commitments_read or report.commitments_checked:
+            summary.add_row("RevocationsCommitted events read", str(report.commitments_read))
+            summary.add_row("  by other issuers", str(report.foreign_commitments))
+            summary.add_row("commitments recomputed and checked", str(report.commitments_checked))
+            summary.add_row("status lists checked", str(report.status_lists_checked))
+            summary.add_row("  changed since the last flush", str(report.status_lists_pending))
         summary.add_row("revocations checked", str(report.revocations_checked))
         summary.add_row("revocations not yet on chain", str(report.revocations_pending))
         counts = report.counts()

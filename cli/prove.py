@@ -46,19 +46,21 @@ def _from_node(base_url: str, digest: str | None, credential_id: str | None) -> 
 
 def _from_index(data_dir: Path, digest: str | None, credential_id: str | None) -> tuple[int, Any]:
     from mcledger.node.pipeline.batches import proof_status
+    from mcledger.node.revocation.revocation_proofs import with_revocation
     from mcledger.node.runtime.service import open_engine
     from mcledger.node.settings import load_settings
 
     engine = open_engine(load_settings(data_dir=data_dir))
     try:
         status = proof_status(engine, digest=digest, credential_id=credential_id)
+        if status is None:
+            return 404, {"detail": "unknown to this index"}
+        if status.bundle is None:
+            return 202, {"state": status.state, "batchId": status.batch_id}
+        # With its revocation proof once the issuer committed (its set built from the index).
+        return 200, with_revocation(engine, status.bundle).to_json()
     finally:
         engine.dispose()
-    if status is None:
-        return 404, {"detail": "unknown to this index"}
-    if status.bundle is None:
-        return 202, {"state": status.state, "batchId": status.batch_id}
-    return 200, status.bundle.to_json()
 
 
 def prove_command(

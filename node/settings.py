@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     revocations_per_transaction: int = Field(
         1000, ge=1, le=1200, description="digests per revoke transaction (~25 k gas each)"
     )
+    commitments_per_transaction: int = Field(
+        10_000,
+        ge=1,
+        le=13_000,
+        description="digests per commitRevocations (version 2: ~1.3 k gas each, under 2^24)",
+    )
     lease_seconds: float = Field(
         120.0,
         ge=1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,6 +73,25 @@ def deployed(
     """A freshly deployed contract with one registered issuer."""
     admin, issuer = funded_account(), funded_account()
     ledger, receipt = deploy_ledger(chain, admin, artifact)
+    ledger.register_issuer(admin, issuer.address, f"did:pkh:eip155:31337:{issuer.address}")
+    return DeployedLedger(ledger, admin, issuer, receipt.block_number)
+
+
+V1_ARTIFACT = Path(__file__).resolve().parent / "contracts" / "MicroCredentialLedger-v1.json"
+"""The contract as committed before version 2 (per-digest `revoke` only, no `version()`)."""
+
+
+@pytest.fixture
+def deployed_v1(
+    chain: ChainClient, artifact: dict, funded_account: Callable[[], LocalAccount]
+) -> DeployedLedger:
+    """A freshly deployed version-1 contract with one registered issuer, spoken to through
+    today's ABI as a node does (version 2 only adds to it)."""
+    from mcledger.anchoring.contract import deploy_artifact
+
+    admin, issuer = funded_account(), funded_account()
+    address, receipt = deploy_artifact(chain, admin, json.loads(V1_ARTIFACT.read_text()))
+    ledger = LedgerContract(chain, address, artifact["abi"])
     ledger.register_issuer(admin, issuer.address, f"did:pkh:eip155:31337:{issuer.address}")
     return DeployedLedger(ledger, admin, issuer, receipt.block_number)
 

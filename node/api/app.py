@@ -19,6 +19,7 @@ from mcledger.node.api import (
     routes_issuers,
     routes_metrics,
     routes_proofs,
+    routes_revocation_proofs,
     routes_revocations,
     routes_verify,
 )
@@ -76,6 +77,7 @@ def create_app(
     for module in (
         routes_digests,
         routes_proofs,
+        routes_revocation_proofs,
         routes_revocations,
         routes_credentials,  # after routes_proofs: its {id:path} would swallow …/proof
         routes_batches,

@@ -38,6 +38,7 @@ from mcledger.node.issuing.issuance import (
 )
 from mcledger.node.issuing.tokens import AuthenticationError, TokenInfo, authenticate
 from mcledger.node.pipeline.batches import proof_status
+from mcledger.node.revocation.revocation_proofs import with_revocation
 
 router = APIRouter(tags=["credentials"])
 
@@ -167,7 +168,7 @@ def learner_copy(
     if format == "copy":
         status = proof_status(context.engine, digest=row.digest)
         if status is not None and status.bundle is not None:
-            copy[ANCHOR_PROPERTY] = status.bundle.to_json()
+            copy[ANCHOR_PROPERTY] = with_revocation(context.engine, status.bundle).to_json()
     return JSONResponse(copy, media_type="application/json")
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from mcledger.anchoring.bundle import format_time
@@ -15,6 +16,7 @@ from mcledger.node.api.problems import ProblemError, field_error, validation_pro
 from mcledger.node.api.schemas import PROOF_BUNDLE_EXAMPLE, ProofPending
 from mcledger.node.pipeline.batches import ProofStatus, proof_status
 from mcledger.node.pipeline.submissions import digest_problem
+from mcledger.node.revocation.revocation_proofs import with_revocation
 
 router = APIRouter(tags=["proofs"])
 
@@ -38,7 +40,7 @@ async def proof_by_digest(digest: str, context: Context) -> JSONResponse:
     status = proof_status(context.engine, digest=digest)
     if status is None:
         raise ProblemError(404, "not-found", f"digest {digest} is not in the index")
-    return _proof_response(context, status)
+    return await _proof_response(context, status)
 
 
 @router.get(
@@ -50,12 +52,13 @@ async def proof_by_credential(credential_id: str, context: Context) -> JSONRespo
     status = proof_status(context.engine, credential_id=credential_id)
     if status is None:
         raise ProblemError(404, "not-found", f"credential {credential_id} is not in the index")
-    return _proof_response(context, status)
+    return await _proof_response(context, status)
 
 
-def _proof_response(context: NodeContext, status: ProofStatus) -> JSONResponse:
-    if status.bundle is not None:
-        return JSONResponse(status.bundle.to_json())
+async def _proof_response(context: NodeContext, status: ProofStatus) -> JSONResponse:
+    if status.bundle is not None:  # with its revocation proof, once the issuer committed
+        bundle = await run_in_threadpool(with_revocation, context.engine, status.bundle)
+        return JSONResponse(bundle.to_json())
     next_run = context.anchoring.next_run_at() if context.anchoring is not None else None
     body = ProofPending(
         digest=status.digest,

@@ -46,12 +46,14 @@ from mcledger.anchoring.ledger import LedgerContract
 from mcledger.anchoring.timestamp import TimestampContract
 from mcledger.node.index.models import (
     BatchState,
+    RevocationKind,
     batch_t,
     issuer_t,
     revocation_batch_t,
     revocation_t,
 )
 from mcledger.node.pipeline.batches import rebuild_root
+from mcledger.node.revocation.commitment_audit import audit_commitments
 from mcledger.node.revocation.findings import (
     CHAIN_ONLY,
     DIFFERS,
@@ -126,6 +128,7 @@ def audit_index(
             engine, report, stamped, timestamped, address_of, "TimestampedHashes"
         )
     _audit_revocations(engine, ledger, report, events.revocations, address_of, max_lag, clock_skew)
+    audit_commitments(engine, ledger, report, events, address_of)
     return report
 
 
@@ -308,11 +311,16 @@ def _audit_revocations(
                 revocation_t.c.block_number,
                 revocation_batch_t.c.state,
                 revocation_batch_t.c.sealed_at,
+                revocation_batch_t.c.kind,
             )
             .select_from(revocation_t.outerjoin(revocation_batch_t))
             .order_by(revocation_t.c.id)
         ).all()
+    # Committed revocations have no CredentialRevoked event: commitment_audit checks them.
+    committed = [r for r in rows if r.kind == RevocationKind.COMMIT]
+    rows = [r for r in rows if r.kind != RevocationKind.COMMIT]
     index = {(r.issuer_id, r.digest): r for r in rows}
+    also_committed = {(r.issuer_id, r.digest): r for r in committed}
     report.revocation_events_read = len(events)
     block_times: dict[int, datetime] = {}
 
@@ -329,6 +337,8 @@ def _audit_revocations(
             report.foreign_revocations += 1
             continue
         row = index.get((issuer_id, event.digest))
+        if row is None and (issuer_id, event.digest) in also_committed:
+            row = also_committed[issuer_id, event.digest]  # revoked both ways: compared
         if row is None:
             report.findings.append(
                 Finding(

@@ -14,6 +14,14 @@ KINDS = (CHAIN_ONLY, INDEX_ONLY, DIFFERS, TREE_MISMATCH)
 
 ANCHOR = "anchor"
 REVOCATION = "revocation"
+COMMITMENT = "commitment"  # a revocation commitment: key is its new root
+STATUS_LIST = "status-list"  # a committed status list: key is its on-chain id
+_KEYS = {  # the JSON names of a finding's key and id, by subject
+    ANCHOR: ("root", "batchId"),
+    REVOCATION: ("digest", "revocationId"),
+    COMMITMENT: ("root", "revocationBatchId"),
+    STATUS_LIST: ("listId", "statusList"),
+}
 
 
 @dataclass(frozen=True)
@@ -24,7 +32,7 @@ class Finding:
 
     kind: str
     key: str
-    batch_id: int | None = None
+    batch_id: int | str | None = None  # a status list's finding names the list
     field: str | None = None  # for `differs`
     index_value: Any = None
     chain_value: Any = None
@@ -40,11 +48,12 @@ class Finding:
         return self.key if self.subject == REVOCATION else None
 
     def to_json(self) -> dict[str, Any]:
+        key, ident = _KEYS[self.subject]
         return {
             "kind": self.kind,
             "subject": self.subject,
-            "root" if self.subject == ANCHOR else "digest": self.key,
-            "batchId" if self.subject == ANCHOR else "revocationId": self.batch_id,
+            key: self.key,
+            ident: self.batch_id,
             "field": self.field,
             "index": self.index_value,
             "chain": self.chain_value,
@@ -72,6 +81,14 @@ class AuditReport:
     timestamps_read: int = 0
     foreign_timestamps: int = 0
     batches_elsewhere: int = 0
+    # Revocation commitments (contract version 2): events read (by anyone; by others than
+    # the index's issuers), commitments whose root was recomputed and compared, and status
+    # lists compared with their last committed hash (or changed since: pending).
+    commitments_read: int = 0
+    foreign_commitments: int = 0
+    commitments_checked: int = 0
+    status_lists_checked: int = 0
+    status_lists_pending: int = 0
 
     @property
     def ok(self) -> bool:
@@ -103,6 +120,13 @@ class AuditReport:
                 "revocationsPending": self.revocations_pending,
             }
             | self._timestamps_json()
+            | {
+                "commitmentsRead": self.commitments_read,
+                "foreignCommitments": self.foreign_commitments,
+                "commitmentsChecked": self.commitments_checked,
+                "statusListsChecked": self.status_lists_checked,
+                "statusListsPending": self.status_lists_pending,
+            }
             | {
                 "findingsByKind": self.counts(),
                 "findings": [f.to_json() for f in self.findings],

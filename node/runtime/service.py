@@ -16,6 +16,7 @@ from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.issuing.keys import DEV_PASSPHRASE_FILE
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.faults import fault_hook
+from mcledger.node.pipeline.revocation_commit import StatusListSigner
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
 from mcledger.node.pipeline.targets import AnchorTarget, LedgerTarget, TimestampTarget
 from mcledger.node.runtime.chain_setup import ChainContext, ensure_dev_ready, open_chain
@@ -59,6 +60,7 @@ def anchoring_policy(settings: Settings) -> AnchoringPolicy:
         max_fee_cap=int(settings.max_fee_gwei * 10**9),
         max_batch_size=settings.max_batch_size,
         revocations_per_transaction=settings.revocations_per_transaction,
+        commitments_per_transaction=settings.commitments_per_transaction,
     )
 
 
@@ -130,7 +132,16 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
         anchorer = Anchorer(
             engine, ledger, chain.issuer_account, policy, target=target, fault=fault
         )
-        flusher = RevocationFlusher(engine, ledger, chain.issuer_account, policy, fault=fault)
+        lists = StatusListSigner(
+            settings.issuer_id,
+            signing_key,
+            credentials.did,
+            credentials.verification_method,
+            credentials.base_url,
+        )
+        flusher = RevocationFlusher(
+            engine, ledger, chain.issuer_account, policy, fault=fault, status_lists=lists
+        )
     except BaseException:
         chain.close()
         engine.dispose()

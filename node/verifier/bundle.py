@@ -21,7 +21,7 @@ from eth_utils import keccak, to_checksum_address
 from mcledger.anchoring.bundle import BUNDLE_VERSION, AnchorInfo, ProofBundle, format_time
 from mcledger.anchoring.chain import ChainClient, Receipt
 from mcledger.anchoring.errors import InvalidProofError
-from mcledger.anchoring.ledger import AnchorRecord, LedgerContract, RevocationReason
+from mcledger.anchoring.ledger import AnchorRecord, LedgerContract
 from mcledger.anchoring.merkle import verify_inclusion
 from mcledger.node.verifier.names import (
     ANCHOR_BLOCK,
@@ -35,6 +35,7 @@ from mcledger.node.verifier.names import (
     MERKLE_INCLUSION,
 )
 from mcledger.node.verifier.report import Check, VerificationReport
+from mcledger.node.verifier.revocation import check_not_revoked
 
 ROOT_ANCHORED_TOPIC = keccak(text="RootAnchored(bytes32,address,uint64)")
 
@@ -326,15 +327,6 @@ def _check_issuer_registered(issuer: str, contract: str, registered: _Read[bool]
     return Check(ISSUER_REGISTERED, True, f"{_address(issuer)} is an active issuer")
 
 
-def reason_text(code: int) -> str:
-    """``reason 2 (fraud or misconduct)``."""
-    try:
-        name = RevocationReason(code).name.lower().replace("_", " ")
-    except ValueError:
-        name = "unknown"
-    return f"reason {code} ({name})"
-
-
 def _check_not_revoked(
     bundle: ProofBundle,
     ledger: LedgerContract,
@@ -343,25 +335,8 @@ def _check_not_revoked(
 ) -> Check:
     # Revocations are keyed by the issuer that anchored the root; the bundle's claim is the
     # fallback only when there is no anchor to say who that is.
+    if wrong_contract is not None:
+        return Check(DIGEST_NOT_REVOKED, False, f"cannot read revokedAt: {wrong_contract}")
     found = _anchored(record)
     issuer = found.issuer if found else _address(bundle.anchor.issuer)
-    digest = bundle.digest
-    revoked_at = _read(lambda: ledger.revoked_at(issuer, digest), wrong_contract)
-    if revoked_at.value is None:
-        return Check(DIGEST_NOT_REVOKED, False, f"cannot read revokedAt: {revoked_at.error}")
-    if revoked_at.value == 0:
-        return Check(DIGEST_NOT_REVOKED, True, f"not revoked by {issuer}")
-    why = _read(
-        lambda: ledger.contract.functions.revocationOf(issuer, digest).call(
-            block_identifier="latest"
-        )
-    )
-    if why.value is None:
-        reason = f"reason unreadable: {why.error}"
-    else:
-        reason = reason_text(int(why.value[1]))
-    return Check(
-        DIGEST_NOT_REVOKED,
-        False,
-        f"revoked by {issuer} at {_iso(revoked_at.value)}, {reason}",
-    )
+    return check_not_revoked(bundle, ledger, issuer)

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.errors import AnchoringError
+from mcledger.anchoring.ledger import LedgerContract
 from mcledger.node.errors import NodeError
 from mcledger.node.settings import Settings
 from mcledger.node.verifier.credential import ChainReader
@@ -231,3 +232,6 @@ class MultiChainReader:
 
     def registered_did(self, bundle: ProofBundle) -> str | None:
         return self.on_chain(bundle.anchor.chain_id).registered_did(bundle)
+
+    def revocation_ledger(self, bundle: ProofBundle) -> LedgerContract | None:
+        return self.on_chain(bundle.anchor.chain_id).revocation_ledger(bundle)

@@ -17,6 +17,10 @@ check, in this order, pass or fail:
   the anchor's block). Without it the anchor says only that *some* registered issuer
   vouches for the digest, not the one the credential names.
 
+- ``status.committed``: one check per status list, when the ledger beside the anchor
+  takes commitments: the list served is the one the issuer committed on chain
+  (``node.verifier.status_commitment``).
+
 - ``status.revocation`` / ``status.suspension``: one check per ``credentialStatus``
   entry (named by its ``statusPurpose``; W3C Bitstring Status List v1.0). The list
   credential is fetched from ``statusListCredential`` (http/https only, 10 s, 2 MiB), its
@@ -51,7 +55,7 @@ from mcledger.node.credentials.dataintegrity import (
 from mcledger.node.errors import NodeError
 from mcledger.node.verifier.bundle import verify_bundle
 from mcledger.node.verifier.didweb import DidResolver, KeyResolver
-from mcledger.node.verifier.fetch import FetchJson, fetch_json
+from mcledger.node.verifier.fetch import FetchJson, fetch_json, fetching_once
 from mcledger.node.verifier.names import (
     CHECK_NAMES,
     COMPONENT_DIGEST,
@@ -69,6 +73,7 @@ from mcledger.node.verifier.report import (
     unparsable_bundle_report,
 )
 from mcledger.node.verifier.status import status_checks
+from mcledger.node.verifier.status_commitment import committed_list_checks
 from mcledger.node.verifier.timestamped import timestamp_did, verify_timestamped_bundle
 
 TIMESTAMP_CONTRACT = "EbsiTimestamp"
@@ -83,6 +88,8 @@ class ChainReads(Protocol):
     def verify_bundle(self, bundle: ProofBundle) -> VerificationReport: ...
 
     def registered_did(self, bundle: ProofBundle) -> str | None: ...
+
+    def revocation_ledger(self, bundle: ProofBundle) -> LedgerContract | None: ...
 
 
 class ChainReader:
@@ -121,6 +128,15 @@ class ChainReader:
                 bundle, self.client, self.timestamps(anchor.contract), ledger
             )
         return verify_bundle(bundle, self.client, self.ledger(anchor.contract))
+
+    def revocation_ledger(self, bundle: ProofBundle) -> LedgerContract | None:
+        """The MicroCredentialLedger that holds the revocations and status-list commitments
+        of the bundle's issuer: the anchor's contract, or the ledger named beside an
+        ebsi-timestamp anchor (None when it names none)."""
+        anchor = bundle.anchor
+        if anchor.timestamped:
+            return None if anchor.ledger is None else self.ledger(anchor.ledger)
+        return self.ledger(anchor.contract)
 
     def registered_did(self, bundle: ProofBundle) -> str | None:
         """The DID the bundle's issuer address was registered under, as of the anchor's
@@ -167,7 +183,9 @@ def _verify(
     credential_id = document.get("id") if isinstance(document.get("id"), str) else None
     issuer = _issuer_did(document)
     digest = _digest(document)
+    fetch = fetching_once(fetch)  # a list fetched for its bits is the one hashed
     checks = [_check_signature(document, resolver), _check_issuer(document, issuer)]
+    anchored: ProofBundle | str = NOT_ANCHORED
     if ANCHOR_PROPERTY not in document:
         shown = (
             f" (its digest is {digest.hex()})"
@@ -184,6 +202,7 @@ def _verify(
             bundle = ProofBundle.from_json(document[ANCHOR_PROPERTY])
         except MerkleError as exc:  # BundleError, or a malformed proof inside it
             skipped = f"skipped: the {ANCHOR_PROPERTY} did not parse"
+            anchored = skipped
             checks += [
                 Check(CREDENTIAL_DIGEST, False, skipped),
                 Check(CREDENTIAL_ID, False, skipped),
@@ -191,6 +210,7 @@ def _verify(
                 Check(ISSUER_DID, False, skipped),
             ]
         else:
+            anchored = bundle
             checks += [
                 _check_digest(digest, bundle),
                 _check_id(credential_id, bundle),
@@ -198,6 +218,7 @@ def _verify(
                 _check_issuer_did(chain, bundle, issuer),
             ]
     checks += status_checks(document, issuer, fetch, digest, resolver)
+    checks += committed_list_checks(document, chain, anchored, fetch)
     here = (*path, credential_id or "")
     children = tuple(
         _component(entry, chain, pool, here, fetch, resolver)

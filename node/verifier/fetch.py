@@ -87,3 +87,21 @@ def fetch_json(
     if not isinstance(document, dict):
         raise StatusFetchError("not a JSON object")
     return document
+
+
+def fetching_once(fetch: FetchJson) -> FetchJson:
+    """``fetch`` that asks once per URL and answers (or fails) the same afterwards."""
+    seen: dict[str, tuple[bool, Any]] = {}
+
+    def fetch_once(url: str) -> Any:
+        if url not in seen:
+            try:
+                seen[url] = (True, fetch(url))
+            except Exception as exc:  # kept, and raised to every asker alike
+                seen[url] = (False, exc)
+        ok, value = seen[url]
+        if not ok:
+            raise value
+        return value
+
+    return fetch_once

@@ -38,6 +38,8 @@ COMPONENT_PROVIDED = "component.provided"
 COMPONENT_DIGEST = "component.digest"
 STATUS_REVOCATION = "status.revocation"
 STATUS_SUSPENSION = "status.suspension"
+STATUS_COMMITTED = "status.committed"
+"""The served status list is the one its issuer committed on chain (one per list)."""
 STATUS_MALFORMED = "status"
 """A ``credentialStatus`` entry that names no usable ``statusPurpose``."""
 
@@ -51,4 +53,5 @@ CREDENTIAL_CHECK_NAMES = (
 )
 """Every check a credential's report carries, in report order (a component's report
 starts with ``component.provided`` and ``component.digest``); one ``status.<purpose>``
-check per ``credentialStatus`` entry follows them."""
+check per ``credentialStatus`` entry follows them, then (where the ledger takes
+commitments) one ``status.committed`` check per status list they name."""

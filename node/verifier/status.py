@@ -22,11 +22,11 @@ from mcledger.node.credentials.statuslist import (
     StatusListError,
     StatusListFormatError,
 )
-from mcledger.node.verifier.bundle import reason_text
 from mcledger.node.verifier.didweb import DidResolver, KeyResolver
 from mcledger.node.verifier.fetch import FetchJson, StatusFetchError
 from mcledger.node.verifier.names import STATUS_MALFORMED
 from mcledger.node.verifier.report import Check
+from mcledger.node.verifier.revocation import reason_text
 
 _PURPOSE_NAME = re.compile(r"[a-z][a-zA-Z]{0,31}")
 _STATUS_VERBS = {"revocation": "revoked", "suspension": "suspended"}

@@ -92,6 +92,24 @@ def test_insertion_order_and_flush_boundaries_do_not_change_the_root(
     assert revoked.size == len(entries)
 
 
+@settings(max_examples=50, deadline=None)
+@given(entries=entry_maps, more=st.dictionaries(digests(), records, max_size=8))
+def test_a_copy_grows_apart_from_its_original(
+    entries: dict[bytes, RevocationRecord], more: dict[bytes, RevocationRecord]
+) -> None:
+    original = RevocationSet.build(entries.items())
+    root, size = original.root, original.size
+    grown = original.copy()
+    grown.insert(more.items())
+    assert (original.root, original.size) == (root, size)  # the original is untouched
+    assert grown.root == reference_root(
+        {d: (r.reason, r.revoked_at) for d, r in ({**more, **entries}).items()}
+    )
+    for digest in more:
+        verify(grown.root, digest, grown.prove(digest))
+        verify(original.root, digest, original.prove(digest))
+
+
 def test_known_answer() -> None:
     """Pins the format: an implementation elsewhere must reach this root (docs/formats.md)."""
     one, two, three = (hashlib.sha256(bytes([i])).digest() for i in (1, 2, 3))

@@ -30,7 +30,6 @@ if __name__ == "__main__":  # run as a script from anywhere: import the project'
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import insert
 
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.ledger import (
@@ -40,7 +39,8 @@ from mcledger.anchoring.ledger import (
     deploy_ledger,
 )
 from mcledger.node.index.db import open_index
-from mcledger.node.index.models import submission_t, utcnow
+from mcledger.node.index.models import utcnow
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer
 from mcledger.node.pipeline.batches import seal_batch
@@ -52,7 +52,10 @@ from mcledger.node.verifier.events import read_events
 
 BATCHES = 1_000
 CREDENTIALS = 10_000
-POLICY = AnchoringPolicy(wait_timeout=600, poll_interval=0.02, replace_after=3600)
+# Flush transactions of 1,000 whichever the path (version 2 commits, version 1 revokes).
+POLICY = AnchoringPolicy(
+    wait_timeout=600, poll_interval=0.02, replace_after=3600, commitments_per_transaction=1_000
+)
 
 
 def _line(name: str, value: str, note: str = "") -> None:
@@ -78,8 +81,8 @@ def _measure(
     client = ledger.client
     ids = [f"urn:uuid:{uuid.uuid4()}" for _ in range(CREDENTIALS)]
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
+        insert_submissions(
+            conn,
             [
                 {
                     "issuer_id": "bench",

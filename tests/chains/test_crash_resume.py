@@ -19,9 +19,9 @@ from mcledger.node.index.models import (
     revocation_attempt_t,
     revocation_batch_t,
     revocation_t,
-    submission_t,
     utcnow,
 )
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.runtime.service import open_node
 from mcledger.node.settings import load_settings
 from tests.chains.test_flow import check_transaction
@@ -64,9 +64,8 @@ def test_sigkill_before_the_broadcast_resends_the_stored_bytes(
     digests = [os.urandom(32).hex() for _ in range(5)]
     revocations = _revocations("local", [1, 1, 1])  # one reason: one revoke transaction
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
-            [{"issuer_id": "local", "digest": d, "submitted_at": utcnow()} for d in digests],
+        insert_submissions(
+            conn, [{"issuer_id": "local", "digest": d, "submitted_at": utcnow()} for d in digests]
         )
         conn.execute(insert(revocation_t), revocations)
 
@@ -90,8 +89,11 @@ def test_sigkill_before_the_broadcast_resends_the_stored_bytes(
     assert flushes == ["confirmed"]
     [(root, _)] = batches
     assert len(ledger.events("RootAnchored", start, "latest", root=bytes.fromhex(root))) == 1
-    for revocation in revocations:
-        digest = bytes.fromhex(str(revocation["digest"]))
-        assert len(ledger.events("CredentialRevoked", start, "latest", digest=digest)) == 1
-    # One anchor and one revoke transaction: nothing was sent twice.
+    # The contract (version 2) takes the flush as one commitment of the issuer's set.
+    [committed] = ledger.revocation_commitments(start, client.block_number(), issuer.address)
+    assert sorted(d.hex() for d in committed.digests) == sorted(
+        str(r["digest"]) for r in revocations
+    )
+    assert ledger.revocation_root_of(issuer.address).size == len(revocations)
+    # One anchor and one commitment transaction: nothing was sent twice.
     assert client.next_nonce(issuer.address) - nonce_before == 2

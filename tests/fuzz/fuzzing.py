@@ -135,7 +135,9 @@ class FuzzStats:
 
 # Tables the node's own background jobs write while it is idle: the scheduler's follow-up
 # takes and releases the chain lease every 5 s while any digest is pending.
-BACKGROUND_TABLES = frozenset({"alembic_version", "lease"})
+# status_list_publication: the signed status lists a node keeps so that it serves the same
+# bytes it commits on chain; a public GET of a list stores the list it signed (a cache).
+BACKGROUND_TABLES = frozenset({"alembic_version", "lease", "status_list_publication"})
 
 
 class IndexSnapshot:

@@ -4,7 +4,8 @@ input, or dropped together with it) gets the report `mcledger verify --bundle` g
 bundle that differs from the credential's own anchorProof is an input error; the credential
 view lists a stack's components; and a print shows every check's detail and no controls.
 
-One small anchoring serves the module: two credentials and a stack of both, one batch.
+One small anchoring serves the module: two credentials and a stack of both, one batch, and
+their status lists committed on chain.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
-from tests.test_end_to_end import RunningNode, _token, _wait_for_proofs
+from tests.test_end_to_end import RunningNode, _cli, _token, _wait_for_proofs
 from tests.test_end_to_end_credentials import _award, _post
 from tests.verifier_page.pagedriver import (
     READ_REPORT,
@@ -63,6 +64,8 @@ def held(page_node: RunningNode, anvil: Any, tmp_path_factory: pytest.TempPathFa
     sealed = _post(node, token, "/v1/batches", {})
     assert sealed.status_code == 202, sealed.text
     _wait_for_proofs(node, [body["digest"] for body in bodies.values()])
+    committed = _cli(node.env, "anchor")  # the status lists as served go on the chain
+    assert committed.returncode == 0, committed.stdout + committed.stderr
 
     folder = tmp_path_factory.mktemp("held")
     files = {}

@@ -31,6 +31,7 @@ from mcledger.anchoring.anvil import DEFAULT_CHAIN_ID as ANVIL_CHAIN_ID
 from mcledger.anchoring.anvil import free_loopback_port
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.ledger import LedgerContract
+from mcledger.anchoring.status_commitment import status_list_key
 from mcledger.cli.main import build_app
 from mcledger.contracts.toolchain import load_artifact
 from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT
@@ -38,7 +39,8 @@ from mcledger.node.credentials.dataintegrity import sign_credential
 from mcledger.node.credentials.multikey import Ed25519SigningKey
 from mcledger.node.issuing.keys import open_keystore
 from mcledger.node.runtime.chain_setup import issuer_key_name
-from tests.test_end_to_end import RunningNode, _token, _wait_for_proofs
+from mcledger.node.verifier.status_commitment import GRACE
+from tests.test_end_to_end import RunningNode, _cli, _token, _wait_for_proofs
 from tests.test_end_to_end_credentials import _award, _post
 from tests.verifier_page.conftest import start_page_node
 from tests.verifier_page.pagedriver import (
@@ -81,8 +83,9 @@ class Issued:
 @pytest.fixture(scope="module")
 def issued(page_node: RunningNode, anvil: Any, tmp_path_factory: pytest.TempPathFactory) -> Issued:
     """Credentials for every case, issued over HTTP and anchored in one batch; one more
-    issued after it (not anchored); one revoked and one suspended through the API (the
-    chain hears of the revocation only when a test flushes it)."""
+    issued after it (its copy is never anchored); one revoked and one suspended through the
+    API, then `mcledger anchor`: the revocation committed in the issuer's revocation set,
+    and the status lists committed as served."""
     node, token = page_node, _token(page_node)
     created = _post(node, token, "/v1/achievements", EXAMPLE_ACHIEVEMENT)
     assert created.status_code == 201, created.text
@@ -131,6 +134,15 @@ def issued(page_node: RunningNode, anvil: Any, tmp_path_factory: pytest.TempPath
             {"reason": 2} if action == "revoke" else {},
         )
         assert done.status_code in (200, 201), done.text
+    # The flush, as the node's schedule runs it: the revocation and every status list as now
+    # served go on the chain (status.committed passes; the copies were fetched before).
+    flushed = _cli(node.env, "anchor")
+    assert flushed.returncode == 0, flushed.stdout + flushed.stderr
+    for key in ("valid", "revoked"):  # copies fetched now: their bundles carry the proof
+        reply = httpx.get(bodies[key]["learnerLink"], timeout=30)
+        assert reply.status_code == 200 and "revocation" in reply.json()["anchorProof"]
+        copies[f"{key}_fresh"] = folder / f"{key}_fresh.json"
+        copies[f"{key}_fresh"].write_text(reply.text, encoding="utf-8")
     return Issued(node, anvil.rpc_url, token, folder, copies, bodies)
 
 
@@ -176,7 +188,16 @@ def _signed_by_an_unreachable_did_web(issued: Issued) -> dict[str, Any]:
 
 def _case_input(issued: Issued, case: str) -> tuple[Path, list[Path]]:
     """The file (and component copies) a case verifies."""
-    if case in ("valid", "pending", "revoked", "suspended", "xss", "rpc_unreachable"):
+    if case in (
+        "valid",
+        "valid_fresh",
+        "pending",
+        "revoked",
+        "revoked_fresh",
+        "suspended",
+        "xss",
+        "rpc_unreachable",
+    ):
         return issued.copies[case.replace("rpc_unreachable", "valid")], []
     if case == "other_key":
         return issued.write(case, _signed_by_another_key(issued)), []
@@ -214,6 +235,8 @@ def _case_input(issued: Issued, case: str) -> tuple[Path, list[Path]]:
 
 EXPECTED_VERDICT = {
     "valid": "passed",
+    "valid_fresh": "passed",  # its revocation proof against the root on chain
+    "revoked_fresh": "failed",  # revoked: a proof of membership
     "pending": "cannot-check",
     "tampered": "failed",
     "other_bundle": "failed",
@@ -298,12 +321,33 @@ def _did_web_unreachable(page: Any, shown: dict[str, Any], cli: dict[str, Any]) 
     assert detail.startswith("proof.verificationMethod: cannot fetch the DID document of"), detail
 
 
+def _in_the_set(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> None:
+    details = {c["name"]: c["detail"] for c in cli["checks"]}
+    assert "(in its revocation set, root " in details["digest.notRevoked"], details
+    assert "reason 2 (fraud or misconduct)" in details["digest.notRevoked"], details
+
+
+def _walked_back(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> None:
+    details = {c["name"]: c["detail"] for c in cli["checks"]}
+    assert "(committed in block " in details["digest.notRevoked"], details
+    _revocation_named(page, shown, cli)
+
+
+def _outside_the_set(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> None:
+    details = {c["name"]: c["detail"] for c in cli["checks"]}
+    assert ": outside its revocation set (root " in details["digest.notRevoked"], details
+    committed = [c for c in cli["checks"] if c["name"] == "status.committed"]
+    assert len(committed) == 2 and all(c["passed"] for c in committed), committed
+
+
 CASE_CHECKS = {
     "valid": _did_web_resolved,
+    "valid_fresh": _outside_the_set,
+    "revoked_fresh": _in_the_set,
     "did_web_unreachable": _did_web_unreachable,
     "xss": _xss_shows_literally,
     "pending": _pending_names_the_next_anchoring,
-    "revoked": _revocation_named,
+    "revoked": _walked_back,
     "rpc_unreachable": _cannot_check_is_said,
 }
 
@@ -406,14 +450,30 @@ def test_revoked_on_chain_then_the_issuer_suspended(issued: Issued, page: Any) -
     assert set(failed) == {"status.revocation", "digest.notRevoked"}, failed
     assert "reason 2 (fraud or misconduct)" in failed["digest.notRevoked"]
 
-    issuer = _copy(issued, "valid")["anchorProof"]["anchor"]["issuer"]
+    # A split view: the issuer commits, ten minutes on, another hash for the list it serves.
+    valid = _copy(issued, "valid")
+    [url] = [e["statusListCredential"] for e in valid["credentialStatus"]][:1]
+    ledger.client.request("evm_increaseTime", [GRACE + 60])
+    ledger.commit_status_lists(
+        keys.load_or_create(issuer_key_name("local")), [(status_list_key(url), b"\x5a" * 32)]
+    )
+    open_page(page, f"{issued.node.url}/verify/")
+    shown = verify_file_in_page(page, issued.copies["valid"])
+    cli = cli_report(issued.copies["valid"], issued.rpc_url)
+    assert_same_checks(shown["report"], cli)
+    assert detail_differences(shown["report"], cli) == []
+    [split] = [c for c in cli["checks"] if c["name"] == "status.committed" and not c["passed"]]
+    assert "a split view" in split["detail"] and shown["verdict"] == "failed"
+
+    issuer = valid["anchorProof"]["anchor"]["issuer"]
     ledger.suspend_issuer(keys.load_or_create("admin"), issuer)
     open_page(page, f"{issued.node.url}/verify/")
     shown = verify_file_in_page(page, issued.copies["valid"])
     cli = cli_report(issued.copies["valid"], issued.rpc_url)
     assert_same_checks(shown["report"], cli)
     assert detail_differences(shown["report"], cli) == []
-    assert [c["name"] for c in cli["checks"] if not c["passed"]] == ["issuer.registered"]
+    failed_now = [c["name"] for c in cli["checks"] if not c["passed"]]
+    assert failed_now == ["issuer.registered", "status.committed"]  # the split view stays
     assert shown["verdict"] == "failed"
 
 

@@ -6,20 +6,15 @@ import {BUNDLE_VERSION, EBSI_TIMESTAMP_TARGET} from './bundleformat.js';
 import {verifyInclusion} from './merkle.js';
 import {
   ANCHOR_BLOCK, ANCHOR_ISSUER, ANCHOR_ROOT, ANCHOR_TREE_SIZE, BUNDLE_FORMAT, CHAIN_ID,
-  DIGEST_NOT_REVOKED, ISSUER_REGISTERED, MERKLE_INCLUSION,
+  ISSUER_REGISTERED, MERKLE_INCLUSION,
 } from './names.js';
 import {cannotCheck, failed, passed} from './report.js';
+import {checkNotRevoked as checkRevocations, reasonText} from './revocation.js';
 import {ROOT_ANCHORED_TOPIC, RpcError} from './rpc.js';
 import {verifyTimestampedBundle} from './timestamped.js';
 import {checksumAddress, errorText, hexOf, isoTime} from './util.js';
 
-const REASONS = ['unspecified', 'issued in error', 'fraud or misconduct', 'superseded',
-  'withdrawn by learner', 'key compromise'];
-
-/** `reason 2 (fraud or misconduct)`. */
-export function reasonText(code) {
-  return `reason ${code} (${REASONS[code] ?? 'unknown'})`;
-}
+export {reasonText};
 
 /** One chain read's outcome: {value} or {error, unreachable}. */
 export async function read(fn) {
@@ -278,17 +273,5 @@ export async function checkNotRevoked(bundle, chain, contract, record) {
   // fallback only when there is no anchor to say who that is.
   const found = anchored(record);
   const issuer = found ? found.issuer : checksumAddress(bundle.anchor.issuer);
-  const revokedAt = await read(() => chain.revokedAt(contract, issuer, bundle.digest));
-  if(revokedAt.error !== undefined) {
-    return failedRead(DIGEST_NOT_REVOKED, `cannot read revokedAt: ${revokedAt.error}`,
-      revokedAt);
-  }
-  if(revokedAt.value === 0) {
-    return passed(DIGEST_NOT_REVOKED, `not revoked by ${issuer}`);
-  }
-  const why = await read(() => chain.revocationOf(contract, issuer, bundle.digest));
-  const reason = why.error !== undefined ?
-    `reason unreadable: ${why.error}` : reasonText(why.value[1]);
-  return failed(DIGEST_NOT_REVOKED,
-    `revoked by ${issuer} at ${isoTime(revokedAt.value)}, ${reason}`);
+  return checkRevocations(bundle, chain, contract, issuer);
 }

@@ -2,7 +2,8 @@
 // anchoring/bundle.py reads it (same refusals, same words): a verifier never acts on a
 // bundle it half understood.
 
-import {bytesOfHex, checksumAddress, pyRepr} from './util.js';
+import {EMPTY, RevocationSetError, parseRevocationProof} from './revocationproof.js';
+import {bytesOfHex, checksumAddress, equalBytes, pyRepr} from './util.js';
 
 export const BUNDLE_VERSION = 'mcledger-proof/1';
 const PROOF_FIELDS = ['leafIndex', 'treeSize', 'auditPath', 'root'];
@@ -143,11 +144,45 @@ function anchorInfo(data) {
   };
 }
 
-/** The bundle as {digest, proof, anchor, credentialId}; BundleError naming the field. */
+/** The optional `revocation` member: the digest's proof in its issuer's committed set. */
+function revocationMember(data) {
+  require(isObject(data), 'revocation', 'an object');
+  exactKeys(data, ['root', 'size', 'transactionHash', 'blockNumber', 'proof'], 'revocation');
+  require(typeof data.root === 'string' && HEX64.test(data.root), 'revocation.root',
+    '64 lower-case hex');
+  const size = int(data.size, 'revocation.size');
+  require(BigInt(size) < MAX_SIZE, 'revocation.size', 'an integer below 2**64');
+  const tx = data.transactionHash;
+  require(tx === null || (typeof tx === 'string' && TX32.test(tx)),
+    'revocation.transactionHash', '0x + 64 lower-case hex, or null');
+  const block = data.blockNumber === null ? null : int(data.blockNumber, 'revocation.blockNumber');
+  let proof;
+  try {
+    proof = parseRevocationProof(data.proof);
+  } catch(error) {
+    if(error instanceof RevocationSetError) {
+      throw new BundleError(`revocation.proof: ${error.message}`);
+    }
+    throw error;
+  }
+  const root = bytesOfHex(data.root);
+  const empty = equalBytes(root, EMPTY);
+  if((size === 0) !== empty || (tx === null) !== empty) {
+    throw new BundleError(
+      'revocation: root zero, size 0 and no transaction go together (the empty set)');
+  }
+  if((block === null) !== (tx === null)) {
+    throw new BundleError('revocation: transactionHash and blockNumber go together');
+  }
+  return {root, size: BigInt(size), transactionHash: tx, blockNumber: block, proof};
+}
+
+/** The bundle as {digest, proof, anchor, credentialId, revocation}; BundleError naming the
+ * field. */
 export function parseBundle(data) {
   require(isObject(data), '(bundle)', 'a JSON object');
   exactKeys(data, ['version', 'digest', ...PROOF_FIELDS, 'anchor'], 'proof bundle',
-    ['credentialId']);
+    ['credentialId', 'revocation']);
   require(data.version === BUNDLE_VERSION, 'version', pyRepr(BUNDLE_VERSION));
   require(typeof data.digest === 'string' && HEX64.test(data.digest), 'digest',
     '64 lower-case hex');
@@ -155,10 +190,12 @@ export function parseBundle(data) {
   require(credentialId === null || typeof credentialId === 'string', 'credentialId',
     'a string');
   const proof = inclusionProof(data);
+  const anchor = anchorInfo(data.anchor);
   return {
     digest: bytesOfHex(data.digest),
     proof,
-    anchor: anchorInfo(data.anchor),
+    anchor,
     credentialId,
+    revocation: Object.hasOwn(data, 'revocation') ? revocationMember(data.revocation) : null,
   };
 }

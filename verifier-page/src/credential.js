@@ -9,21 +9,69 @@ import {EBSI_TIMESTAMP_TARGET, parseBundle} from './bundleformat.js';
 import {canonicalize, checkContexts} from './jsonld.js';
 import {
   CHECK_NAMES, COMPONENT_DIGEST, COMPONENT_PROVIDED, CREDENTIAL_DIGEST, CREDENTIAL_ID,
-  CREDENTIAL_ISSUER, CREDENTIAL_SIGNATURE, ISSUER_DID,
+  CREDENTIAL_ISSUER, CREDENTIAL_SIGNATURE, ISSUER_DID, STATUS_COMMITTED,
 } from './names.js';
 import {cannotCheck, failed, passed, unparsableBundleReport} from './report.js';
 import {RpcError} from './rpc.js';
 import {ANCHOR_PROPERTY, verifyProof} from './signature.js';
 import {statusChecks} from './status.js';
+import {committedChecks, listedUrls} from './statuscommit.js';
 import {timestampDid} from './timestamped.js';
-import {errorText, hexOf, pyRepr, sha256, utf8} from './util.js';
+import {checksumAddress, errorText, hexOf, pyRepr, sha256, utf8} from './util.js';
+
+const COMMITMENT_VERSION = 2;
 
 export const NOT_ANCHORED = `not anchored yet: no ${ANCHOR_PROPERTY}`;
 
 /** The report tree of `document` and the component copies in `pool` it lists. */
 export async function verifyCredentialFile(document, chainFor, pool, fetchJson) {
-  const net = {fetchJson, resolver: didResolver(fetchJson)};
+  const once = fetchingOnce(fetchJson);  // a list fetched for its bits is the one hashed
+  const net = {fetchJson: once, resolver: didResolver(once)};
   return (await verify(document, chainFor, pool, [], net)).report;
+}
+
+function fetchingOnce(fetchJson) {
+  const seen = new Map();
+  return url => {
+    if(!seen.has(url)) {
+      seen.set(url, fetchJson(url));
+    }
+    return seen.get(url);
+  };
+}
+
+/** status.committed for each list the credential names, where the ledger beside its
+ * anchor takes commitments (node/verifier/credential.py `_committed_lists`). */
+async function committedLists(document, chainFor, anchored, fetchJson) {
+  const urls = listedUrls(document);
+  if(!urls.length) {
+    return [];
+  }
+  if(typeof anchored === 'string') {
+    const make = anchored === NOT_ANCHORED ? cannotCheck : failed;
+    return urls.map(() => make(STATUS_COMMITTED, anchored));
+  }
+  const {anchor} = anchored;
+  const ledger = anchor.target === EBSI_TIMESTAMP_TARGET ? anchor.ledger : anchor.contract;
+  if(ledger === null) {
+    return [];
+  }
+  const contract = checksumAddress(ledger);
+  const chain = chainFor(anchor.chainId);
+  let version = COMMITMENT_VERSION;
+  if(anchored.revocation === null) {
+    try {
+      version = await chain.version(contract);
+    } catch(error) {
+      const make = error instanceof RpcError ? cannotCheck : failed;
+      return urls.map(() => make(STATUS_COMMITTED,
+        `cannot read version(): ${errorText(error)}`));
+    }
+  }
+  if(version < COMMITMENT_VERSION) {
+    return [];
+  }
+  return committedChecks(urls, fetchJson, chain, contract, checksumAddress(anchor.issuer));
 }
 
 /** The credential's digest (SHA-256 of its RDFC-1.0 N-Quads without anchorProof), or why
@@ -57,7 +105,7 @@ async function verify(document, chainFor, pool, path, net) {
     credentialDigest(document), checkSignature(document, net.resolver),
   ]);
   const checks = [signature, checkIssuer(document, issuer)];
-  let anchorChecks;
+  let anchorChecks, anchored = NOT_ANCHORED;
   if(!Object.hasOwn(document, ANCHOR_PROPERTY)) {
     const shown = digest instanceof Uint8Array ?
       ` (its digest is ${hexOf(digest)})` : ` (and no digest: ${digest})`;
@@ -75,6 +123,7 @@ async function verify(document, chainFor, pool, path, net) {
     }
     if(bundle === null) {
       const skipped = `skipped: the ${ANCHOR_PROPERTY} did not parse`;
+      anchored = skipped;
       anchorChecks = Promise.resolve([
         failed(CREDENTIAL_DIGEST, skipped),
         failed(CREDENTIAL_ID, skipped),
@@ -82,6 +131,7 @@ async function verify(document, chainFor, pool, path, net) {
         failed(ISSUER_DID, skipped),
       ]);
     } else {
+      anchored = bundle;
       const chain = chainFor(bundle.anchor.chainId);
       anchorChecks = Promise.all([
         verifyBundle(bundle, chain), checkIssuerDid(chain, bundle, issuer),
@@ -90,10 +140,11 @@ async function verify(document, chainFor, pool, path, net) {
       ]);
     }
   }
-  const [anchored, status] = await Promise.all([
+  const [anchorResults, status, committed] = await Promise.all([
     anchorChecks, statusChecks(document, issuer, net.fetchJson, digest, net.resolver),
+    committedLists(document, chainFor, anchored, net.fetchJson),
   ]);
-  checks.push(...anchored, ...status);
+  checks.push(...anchorResults, ...status, ...committed);
   const here = [...path, credentialId ?? ''];
   const components = await Promise.all(listedComponents(document)
     .map(entry => component(entry, chainFor, pool, here, net)));

@@ -84,6 +84,7 @@ export const LABELS = {
     'component.digest': 'Component digest as the stack lists',
     'status.revocation': 'Not revoked (status list)',
     'status.suspension': 'Not suspended (status list)',
+    'status.committed': 'Status list as committed on the chain',
     status: 'Status entry',
   },
   lv: {
@@ -164,6 +165,7 @@ export const LABELS = {
     'component.digest': 'Komponentes nospiedums kā kopā norādīts',
     'status.revocation': 'Nav atsaukts (statusa saraksts)',
     'status.suspension': 'Nav apturēts (statusa saraksts)',
+    'status.committed': 'Statusa saraksts, kā reģistrēts ķēdē',
     status: 'Statusa ieraksts',
   },
 };

@@ -25,6 +25,7 @@ export const COMPONENT_PROVIDED = 'component.provided';
 export const COMPONENT_DIGEST = 'component.digest';
 export const STATUS_REVOCATION = 'status.revocation';
 export const STATUS_SUSPENSION = 'status.suspension';
+export const STATUS_COMMITTED = 'status.committed';
 export const STATUS_MALFORMED = 'status';
 
 export const CREDENTIAL_CHECK_NAMES = [

@@ -8,8 +8,15 @@ import {bytesOfHex, checksumAddress, hexOf, keccak, utf8} from './util.js';
 const RPC_TIMEOUT_MS = 10000;
 const MAX_REPLY_BYTES = 8 * 1024 * 1024;
 
-/** The chain could not be read (the RPC did not answer, or refused): "cannot check". */
-export class RpcError extends Error {}
+/** The chain could not be read (the RPC did not answer, or refused): "cannot check".
+ * `reverted`: the call reached the contract, which reverted with `revertData` (hex). */
+export class RpcError extends Error {
+  constructor(message, {reverted = false, revertData = null} = {}) {
+    super(message);
+    this.reverted = reverted;
+    this.revertData = revertData;
+  }
+}
 
 /** The chain answered something that is not what the contract returns. */
 export class DecodeError extends Error {}
@@ -24,6 +31,8 @@ export function eventTopic(signature) {
 
 export const ROOT_ANCHORED_TOPIC = eventTopic('RootAnchored(bytes32,address,uint64)');
 const ISSUER_REGISTERED_TOPIC = eventTopic('IssuerRegistered(address,string)');
+export const REVOCATIONS_COMMITTED_TOPIC = eventTopic(
+  'RevocationsCommitted(address,bytes32,bytes32,uint64,uint64,uint64,uint8,bytes32[])');
 export const TIMESTAMPED_HASHES_TOPIC =
   eventTopic('TimestampedHashes(bytes32[],uint256[],bytes[],bytes[])');
 const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
@@ -80,8 +89,10 @@ export class ChainReader {
       throw new RpcError(`${method} failed on ${this.rpcUrl}: ${error.message || error}`);
     }
     if(reply && reply.error) {
-      throw new RpcError(`${method} failed on ${this.rpcUrl}: ` +
-        `${reply.error.message || JSON.stringify(reply.error)}`);
+      const message = reply.error.message || JSON.stringify(reply.error);
+      const data = typeof reply.error.data === 'string' ? reply.error.data : null;
+      throw new RpcError(`${method} failed on ${this.rpcUrl}: ${message}`,
+        {reverted: /revert/i.test(message), revertData: data});
     }
     return reply ? reply.result : undefined;
   }
@@ -126,6 +137,49 @@ export class ChainReader {
     return [Number(uint(out[0])), Number(uint(out[1]))];
   }
 
+  /** version(): the contract's interface version; 1 for the first, which has no such
+   * function (the call reverts without data). */
+  async version(contract) {
+    try {
+      return Number(uint(words(await this.ethCall(contract, selector('version()')))[0]));
+    } catch(error) {
+      if(error instanceof RpcError && error.reverted &&
+        (error.revertData === null || error.revertData === '0x')) {
+        return 1;
+      }
+      throw error;
+    }
+  }
+
+  /** revocationRootOf(issuer): {root, size, updatedAt, updatedBlock}. */
+  async revocationRootOf(contract, issuer) {
+    const out = words(await this.ethCall(
+      contract, selector('revocationRootOf(address)') + word(issuer)));
+    return {
+      root: bytesOfHex(out[0]),
+      size: uint(out[1]),
+      updatedAt: Number(uint(out[2])),
+      updatedBlock: Number(uint(out[3])),
+    };
+  }
+
+  /** statusListHashOf(issuer, listId): {listHash, updatedAt} (zero hash: never). */
+  async statusListHashOf(contract, issuer, listId) {
+    const out = words(await this.ethCall(contract,
+      selector('statusListHashOf(address,bytes32)') + word(issuer) + hexOf(listId)));
+    return {listHash: bytesOfHex(out[0]), updatedAt: Number(uint(out[1]))};
+  }
+
+  /** The issuer's RevocationsCommitted events in one block, decoded. */
+  async revocationCommitments(contract, issuer, block) {
+    const at = '0x' + block.toString(16);
+    const logs = await this.call('eth_getLogs', [{
+      address: contract, fromBlock: at, toBlock: at,
+      topics: [REVOCATIONS_COMMITTED_TOPIC, '0x' + word(issuer)],
+    }]);
+    return (logs || []).filter(log => !log.removed).map(revocationsCommitted);
+  }
+
   /** getTimestamp(hashValue) of EBSI's Timestamp interface: {hashAlgorithmId, hashValue,
    * timestampedBy, blockNumber, data, exists} (zeros when never timestamped). */
   async getTimestamp(contract, hashValue) {
@@ -165,6 +219,28 @@ export class ChainReader {
     }
     return decodeString(live[live.length - 1].data);
   }
+}
+
+/** A RevocationsCommitted log: its roots, size, previous block, time, reason and digests. */
+function revocationsCommitted(log) {
+  const out = words(log.data);
+  const offset = Number(uint(out[5])) / 32;
+  const count = offset < out.length ? Number(uint(out[offset])) : -1;
+  if(out.length < 7 || !Number.isInteger(offset) || count < 0 ||
+    offset + count >= out.length || log.topics.length !== 3) {
+    throw new DecodeError('a truncated RevocationsCommitted event');
+  }
+  return {
+    newRoot: bytesOfHex(log.topics[2]),
+    previousRoot: bytesOfHex(out[0]),
+    newSize: uint(out[1]),
+    previousBlock: Number(uint(out[2])),
+    revokedAt: Number(uint(out[3])),
+    reason: Number(uint(out[4])),
+    digests: out.slice(offset + 1, offset + 1 + count),
+    blockNumber: Number(BigInt(log.blockNumber)),
+    transactionHash: String(log.transactionHash).toLowerCase(),
+  };
 }
 
 /** The `bytes` whose offset sits in word `at` of an ABI-encoded tuple. */

@@ -428,7 +428,7 @@ async def test_a_confirmed_digest_has_a_bundle_that_verifies_independently(node:
     confirm(node.engine, batch.id)
     with node.engine.connect() as conn:
         leaves = conn.execute(
-            select(submission_t.c.digest).order_by(submission_t.c.leaf_index)
+            select(submission_t.c.digest).order_by(submission_t.c.seq)
         ).scalars().all()  # fmt: skip
     # pymerkle builds the same RFC 9162 tree on its own.
     theirs = pymerkle.InmemoryTree(algorithm="sha256")

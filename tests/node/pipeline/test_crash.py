@@ -19,14 +19,15 @@ import pytest
 from sqlalchemy import insert, select
 
 from mcledger.anchoring.anvil import AnvilProcess, start_anvil
+from mcledger.anchoring.ledger import RevocationsCommitted
 from mcledger.node.index.db import open_index
 from mcledger.node.index.models import (
     batch_t,
     revocation_batch_t,
     revocation_t,
-    submission_t,
     utcnow,
 )
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.pipeline.batches import proof_status
 from mcledger.node.pipeline.faults import FAULT_POINTS
 from mcledger.node.runtime.service import open_node
@@ -89,9 +90,8 @@ def test_sigkill_at_each_step_loses_nothing_and_anchors_once(
     engine = open_index(database_url)
     digests = [os.urandom(32).hex() for _ in range(9)]
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
-            [{"issuer_id": "local", "digest": d, "submitted_at": utcnow()} for d in digests],
+        insert_submissions(
+            conn, [{"issuer_id": "local", "digest": d, "submitted_at": utcnow()} for d in digests]
         )
 
     crashed = _anchor(_env(data_dir, crash_chain.rpc_url, database_url, point))
@@ -100,9 +100,8 @@ def test_sigkill_at_each_step_loses_nothing_and_anchors_once(
     # Digests submitted after the crash go into the next batch, also exactly once.
     later = [os.urandom(32).hex() for _ in range(4)]
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t),
-            [{"issuer_id": "local", "digest": d, "submitted_at": utcnow()} for d in later],
+        insert_submissions(
+            conn, [{"issuer_id": "local", "digest": d, "submitted_at": utcnow()} for d in later]
         )
     resumed = _anchor(_env(data_dir, crash_chain.rpc_url, database_url, None))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -194,15 +193,21 @@ def test_sigkill_at_each_revocation_step_loses_nothing_and_revokes_once(
     assert {r.digest: r.reason for r in rows} == {
         str(r["digest"]): r["reason"] for r in first + later
     }
+    # The contract (version 2) takes commitments: each digest in exactly one flush's event.
+    committed: dict[str, RevocationsCommitted] = {}
+    for event in ledger.revocation_commitments(0, w3.eth.block_number, issuer.address):
+        for digest in event.digests:
+            assert digest.hex() not in committed, f"{digest.hex()} committed twice on chain"
+            committed[digest.hex()] = event
+    assert ledger.revocation_root_of(issuer.address).size == len(first) + len(later)
     for row in rows:
         assert row.batch_id is not None, row.digest
-        events = ledger.events("CredentialRevoked", 0, "latest", digest=bytes.fromhex(row.digest))
-        assert len(events) == 1, f"{row.digest} revoked {len(events)} times on chain"
-        event = events[0]
-        assert event["args"]["issuer"] == issuer.address
-        assert event["args"]["reason"] == row.reason
-        assert row.transaction_hash == "0x" + bytes(event["transactionHash"]).hex()
-        assert row.block_number == event["blockNumber"]
+        event = committed[row.digest]
+        assert event.reason == row.reason
+        assert (row.transaction_hash, row.block_number) == (
+            event.transaction_hash,
+            event.block_number,
+        )
 
     # No transaction went out twice: one issuer transaction per revocation batch.
     nonce_after = w3.eth.get_transaction_count(issuer.address, "latest")

@@ -1,5 +1,6 @@
-"""The revocation flush on a real Anvil and a real index (SQLite and PostgreSQL): batched
-`revoke(digests, reason)` transactions through the crash-safe state machine."""
+"""The revocation flush on a version-1 contract, a real Anvil and a real index (SQLite and
+PostgreSQL): batched `revoke(digests, reason)` transactions through the crash-safe state
+machine. (Version 2's commitments: test_revocation_commitments.py.)"""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ def _flusher(engine: Engine, deployed, policy: AnchoringPolicy = FAST, fault=Non
     return RevocationFlusher(
         engine, deployed.ledger, lambda _id: deployed.issuer, policy, fault=fault
     )
+
+
+@pytest.fixture
+def deployed(deployed_v1):
+    """A contract without revocation commitments: the flush keeps the per-digest path."""
+    return deployed_v1
 
 
 @pytest.fixture

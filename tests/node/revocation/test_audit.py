@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from mcledger.node.index.models import (
     anchor_attempt_t,
@@ -17,6 +17,7 @@ from mcledger.node.index.models import (
     tree_tile_t,
     utcnow,
 )
+from mcledger.node.index.sequence import holds_submission, insert_submissions
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline.anchorer import Anchorer, AnchoringPolicy
 from mcledger.node.pipeline.revocation_flush import RevocationFlusher
@@ -40,8 +41,8 @@ def _anchor_batches(engine: Engine, deployed, sizes: list[int]) -> list:
     reports = []
     for size in sizes:
         with engine.begin() as conn:
-            conn.execute(
-                insert(submission_t),
+            insert_submissions(
+                conn,
                 [
                     {"issuer_id": "uni", "digest": os.urandom(32).hex(), "submitted_at": utcnow()}
                     for _ in range(size)
@@ -50,6 +51,13 @@ def _anchor_batches(engine: Engine, deployed, sizes: list[int]) -> list:
         reports += anchorer.anchor_pending("uni")
     assert [r.state for r in reports] == ["confirmed"] * len(sizes)
     return reports
+
+
+@pytest.fixture
+def deployed(deployed_v1):
+    """A version-1 contract: revocations go out per digest, as `CredentialRevoked` events
+    (a version-2 contract's commitments: test_audit_commitments.py)."""
+    return deployed_v1
 
 
 @pytest.fixture
@@ -90,7 +98,10 @@ def test_a_changed_stored_digest_is_a_tree_mismatch(anchored, deployed, index_en
     batch_id = anchored[1].batch_id
     with index_engine.begin() as conn:
         row_id = conn.execute(
-            select(submission_t.c.id).where(submission_t.c.batch_id == batch_id).limit(1)
+            select(submission_t.c.id)
+            .select_from(submission_t.join(batch_t, holds_submission()))
+            .where(batch_t.c.id == batch_id)
+            .limit(1)
         ).scalar_one()
         conn.execute(
             update(submission_t)
@@ -132,11 +143,6 @@ def test_a_batch_no_longer_confirmed_is_chain_only(anchored, deployed, index_eng
 def test_a_deleted_batch_is_chain_only(anchored, deployed, index_engine):
     target = anchored[1]
     with index_engine.begin() as conn:
-        conn.execute(
-            update(submission_t)
-            .where(submission_t.c.batch_id == target.batch_id)
-            .values(batch_id=None, leaf_index=None)
-        )
         conn.execute(delete(tree_tile_t).where(tree_tile_t.c.batch_id == target.batch_id))
         conn.execute(delete(anchor_attempt_t).where(anchor_attempt_t.c.batch_id == target.batch_id))
         conn.execute(delete(batch_t).where(batch_t.c.id == target.batch_id))
@@ -150,8 +156,9 @@ def test_a_changed_tree_size_differs_on_tree_size(anchored, deployed, index_engi
     with index_engine.begin() as conn:
         conn.execute(update(batch_t).where(batch_t.c.id == target.batch_id).values(tree_size=6))
     report = _audit(index_engine, deployed)
-    assert _kinds(report) == [(DIFFERS, "treeSize")]
-    finding = report.findings[0]
+    # A batch's digests are its seq range, so its tree changes with its size too.
+    assert _kinds(report) == [(DIFFERS, "treeSize"), (TREE_MISMATCH, None)]
+    finding = report.of_kind(DIFFERS)[0]
     assert (finding.index_value, finding.chain_value) == (6, 5)
 
 
@@ -214,8 +221,11 @@ def test_cli_reports_clean_then_findings_with_exit_codes(
         )
     found = _cli(tmp_path, monkeypatch, database_url, deployed, "--json")
     assert found.exit_code == 1
-    [finding] = json.loads(found.output)["findings"]
-    assert (finding["kind"], finding["field"]) == ("differs", "treeSize")
+    findings = json.loads(found.output)["findings"]  # and the tree of the longer range
+    assert sorted((f["kind"], f.get("field") or "") for f in findings) == [
+        ("differs", "treeSize"),
+        ("tree-mismatch", ""),
+    ]
     shown = _cli(tmp_path, monkeypatch, database_url, deployed)
     assert shown.exit_code == 1 and "treeSize" in shown.output
     past = _cli(tmp_path, monkeypatch, database_url, deployed, "--from-block", "999999")

@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 
 from mcledger.cli.revoke import revoke_command
 from mcledger.node.credentials.statuslist import MIN_LIST_BITS, StatusPurpose
-from mcledger.node.index.models import operation_t, revocation_t, submission_t
+from mcledger.node.index.models import operation_t, revocation_t
 from mcledger.node.index.models_credentials import credential_t
 from mcledger.node.index.models_status import status_entry_t, status_list_t, suspension_t
+from mcledger.node.index.sequence import insert_submissions
 from mcledger.node.issuing.issuance import CredentialAccessError, UnknownCredentialError
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.issuing.status_lists import release_status_entries, reserve, reserve_many
@@ -51,10 +52,8 @@ def store_credential(engine: Engine, issuer_id: str) -> str:
     slots = reserve(engine, issuer_id, credential_id)
     body = {"id": credential_id, "credentialStatus": slots.entries(BASE_URL)}
     with engine.begin() as conn:
-        conn.execute(
-            insert(submission_t).values(
-                issuer_id=issuer_id, digest=digest, credential_id=credential_id
-            )
+        insert_submissions(
+            conn, [{"issuer_id": issuer_id, "digest": digest, "credential_id": credential_id}]
         )
         conn.execute(
             insert(credential_t).values(

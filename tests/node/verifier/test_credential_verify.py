@@ -17,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 from eth_utils import to_checksum_address
+from sqlalchemy import select
 
 from mcledger.anchoring.anvil import AnvilProcess, free_loopback_port
 from mcledger.anchoring.bundle import format_time
@@ -29,10 +30,13 @@ from mcledger.node.credentials.dataintegrity import (
     sign_credential,
 )
 from mcledger.node.credentials.multikey import Ed25519SigningKey
+from mcledger.node.index.models import revocation_batch_t
 from mcledger.node.issuing.catalogue import create_achievement
 from mcledger.node.issuing.issuance import IssuedCredential
 from mcledger.node.issuing.tokens import create_token
 from mcledger.node.pipeline.batches import proof_status
+from mcledger.node.pipeline.revocation_flush import flush_all
+from mcledger.node.revocation.revocation_proofs import with_revocation
 from mcledger.node.revocation.revocations import list_revocations, revoke_credential
 from mcledger.node.runtime.service import Node, open_node
 from mcledger.node.settings import load_settings
@@ -42,12 +46,19 @@ from mcledger.node.verifier.names import (
     COMPONENT_PROVIDED,
     CREDENTIAL_CHECK_NAMES,
     DIGEST_NOT_REVOKED,
+    STATUS_COMMITTED,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,
 )
 from mcledger.node.verifier.report import CredentialReport
 
-ALL_CHECKS = [*CREDENTIAL_CHECK_NAMES, STATUS_REVOCATION, STATUS_SUSPENSION]
+ALL_CHECKS = [
+    *CREDENTIAL_CHECK_NAMES,
+    STATUS_REVOCATION,
+    STATUS_SUSPENSION,
+    STATUS_COMMITTED,  # the revocation list's
+    STATUS_COMMITTED,  # the suspension list's
+]
 
 
 @dataclass
@@ -89,14 +100,18 @@ def _issue(node: Node, achievement: str, **changes: Any) -> IssuedCredential:
 
 
 def _anchor(node: Node) -> None:
+    """Anchor what is pending and, as `mcledger anchor` does, commit the status lists."""
     reports = node.anchorer.anchor_pending("local")
     assert reports and all(r.state == "confirmed" for r in reports)
+    assert all(r.state == "confirmed" for r in flush_all(node.flusher))
 
 
 def _copy(node: Node, issued: IssuedCredential) -> dict[str, Any]:
+    """The learner's copy as the node serves it now (its revocation proof included)."""
     status = proof_status(node.engine, digest=issued.digest)
     assert status is not None and status.bundle is not None
-    return {**issued.credential, ANCHOR_PROPERTY: status.bundle.to_json()}
+    bundle = with_revocation(node.engine, status.bundle)
+    return {**issued.credential, ANCHOR_PROPERTY: bundle.to_json()}
 
 
 @pytest.fixture(scope="module")
@@ -283,8 +298,13 @@ def _post(issued: Issued, credential_id: str, action: str, body: Any = None) -> 
 
 
 def _status(issued: Issued, credential: dict[str, Any]) -> dict[str, Any]:
+    """The status-list checks of the credential's bits (status.committed is on the chain)."""
     report = verify_credential_file(credential, issued.chain)
-    return {c.name: c for c in report.checks if c.name.startswith("status")}
+    return {
+        c.name: c
+        for c in report.checks
+        if c.name.startswith("status") and c.name != STATUS_COMMITTED
+    }
 
 
 def test_an_issued_credential_passes_both_status_checks_over_http(issued: Issued) -> None:
@@ -301,7 +321,8 @@ def test_an_issued_credential_passes_both_status_checks_over_http(issued: Issued
     single = {**credential, "credentialStatus": credential["credentialStatus"][0]}
     report = verify_credential_file(single, issued.chain)
     assert [c.name for c in report.checks if c.name.startswith("status")] == [
-        f"status.{credential['credentialStatus'][0]['statusPurpose']}"
+        f"status.{credential['credentialStatus'][0]['statusPurpose']}",
+        STATUS_COMMITTED,  # failed: this copy is not anchored
     ]
 
 
@@ -357,14 +378,17 @@ def test_a_flushed_revocation_fails_the_chain_check_with_reason_and_time(issued:
         node.engine, issuer_id, credential["id"], RevocationReason.FRAUD_OR_MISCONDUCT, actor="test"
     )
     assert revoked.created and revoked.transaction_hash is None
-    # Before the flush: the status list shows it, the chain does not know yet.
+    # Before the flush: the status list shows it, the chain does not know yet, and the list
+    # served is newer than the one committed.
     report = verify_credential_file(credential, issued.chain)
-    assert _failed(report) == {STATUS_REVOCATION}
+    assert _failed(report) == {STATUS_REVOCATION, STATUS_COMMITTED}
     status_url = next(
         e["statusListCredential"]
         for e in credential["credentialStatus"]
         if e["statusPurpose"] == "revocation"
     )
+    [unsettled] = [c for c in report.checks if c.name == STATUS_COMMITTED and not c.passed]
+    assert unsettled.detail.startswith(f"not yet committed: the list at {status_url} changed")
     # The list has the bit; the issuer's public history beside it the reason and time.
     from_status_list = (
         f"revoked per the status list published at {status_url}: reason 2 (fraud or "
@@ -388,16 +412,33 @@ def test_a_flushed_revocation_fails_the_chain_check_with_reason_and_time(issued:
     receipt = issued.chain.client.receipt(row.transaction_hash)
     assert receipt is not None and receipt.success and receipt.block_number == row.block_number
 
-    block_time = int(issued.chain.client.block(row.block_number)["timestamp"])
-    revoked_on_chain = format_time(datetime.fromtimestamp(block_time, UTC))
+    # The time on chain is the one the flush declared: no later than its block.
+    with node.engine.connect() as conn:
+        declared = conn.execute(
+            select(revocation_batch_t.c.declared_at).where(
+                revocation_batch_t.c.id == flushed.batch_id
+            )
+        ).scalar_one()
+    assert declared <= int(issued.chain.client.block(row.block_number)["timestamp"])
+    revoked_on_chain = format_time(datetime.fromtimestamp(declared, UTC))
     address = to_checksum_address(credential[ANCHOR_PROPERTY]["anchor"]["issuer"])
+    # The copy held since before the flush: its proof is stale, the commitments since say it.
     report = verify_credential_file(credential, issued.chain)
     assert _failed(report) == {DIGEST_NOT_REVOKED, STATUS_REVOCATION}
     assert report.check(DIGEST_NOT_REVOKED).detail == (
         f"revoked by {address} at {revoked_on_chain}, reason 2 (fraud or misconduct)"
+        f" (committed in block {row.block_number}, transaction {row.transaction_hash})"
     )
     assert report.check(STATUS_REVOCATION).detail == from_status_list
     assert report.check(STATUS_SUSPENSION).passed
+    # A copy fetched now proves it against the root on chain.
+    head = node.flusher.sets.head(issuer_id)
+    report = verify_credential_file(_copy(node, fresh), issued.chain)
+    assert _failed(report) == {DIGEST_NOT_REVOKED, STATUS_REVOCATION}
+    assert report.check(DIGEST_NOT_REVOKED).detail == (
+        f"revoked by {address} at {revoked_on_chain}, reason 2 (fraud or misconduct)"
+        f" (in its revocation set, root {head.root.hex()}, {head.size} entries)"
+    )
 
 
 def test_a_suspension_fails_and_lifting_it_passes_again(issued: Issued) -> None:
