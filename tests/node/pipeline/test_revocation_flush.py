@@ -1,6 +1,6 @@
 """The revocation flush on a version-1 contract, a real Anvil and a real index (SQLite and
 PostgreSQL): batched `revoke(digests, reason)` transactions through the crash-safe state
-machine. (Version 2's commitments: test_revocation_commitments.py.)"""
+machine. (Version 2's commitments: test_revocation_flush_commitments.py.)"""
 
 from __future__ import annotations
 
