@@ -34,6 +34,7 @@ from mcledger.node.runtime.service import open_engine, open_node
 from mcledger.node.settings import Settings, load_settings
 from mcledger.node.verifier.names import (
     CREDENTIAL_CHECK_NAMES,
+    STATUS_COMMITTED,
     STATUS_REVOCATION,
     STATUS_SUSPENSION,
 )
@@ -284,7 +285,14 @@ def test_the_issued_credentials_verify_on_the_chain_and_erase_keeps_the_proof(
     verified = runner.invoke(app, ["verify", str(copies[0]), "--rpc", rpc, "--json"])
     report = json.loads(verified.stdout)
     names = [c["name"] for c in report["checks"]]
-    assert names == [*CREDENTIAL_CHECK_NAMES, STATUS_REVOCATION, STATUS_SUSPENSION]
+    # One status.committed a list (the contract commits list hashes: version 2).
+    assert names == [
+        *CREDENTIAL_CHECK_NAMES,
+        STATUS_REVOCATION,
+        STATUS_SUSPENSION,
+        STATUS_COMMITTED,
+        STATUS_COMMITTED,
+    ]
     assert report["components"] == []
     # Signature, digest and chain pass; the status lists live on NODE_URL, which no server
     # answers in this test, so the status checks fail (a check never passes unchecked).
@@ -292,6 +300,7 @@ def test_the_issued_credentials_verify_on_the_chain_and_erase_keeps_the_proof(
     assert all(by_name[name]["passed"] for name in CREDENTIAL_CHECK_NAMES)
     for name in (STATUS_REVOCATION, STATUS_SUSPENSION):
         assert not by_name[name]["passed"] and "cannot fetch" in by_name[name]["detail"]
+    assert not any(c["passed"] for c in report["checks"] if c["name"] == STATUS_COMMITTED)
     assert verified.exit_code == 1 and not report["ok"]
 
     shown = runner.invoke(app, ["verify", str(copies[1]), "--rpc", rpc])
