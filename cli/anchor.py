@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -15,6 +18,28 @@ if TYPE_CHECKING:
     from mcledger.node.pipeline.revocation_flush import RevocationBatchReport
 
 console = LazyConsole()
+
+T = TypeVar("T")
+LEASE_WAIT_SECONDS = 60.0  # how long to wait for another process's chain work to finish
+
+
+def _when_free(run: Callable[[], T], timeout: float = LEASE_WAIT_SECONDS) -> T:
+    """``run()``, retried while another node process holds the chain lease (a running
+    `mcledger serve` flushing revocations or confirming a batch holds it for seconds),
+    up to ``timeout``; then its LeaseHeldError goes up."""
+    from mcledger.node.index.lease import LeaseHeldError
+
+    deadline, said = time.monotonic() + timeout, False
+    while True:
+        try:
+            return run()
+        except LeaseHeldError:
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                print("waiting for another node process's chain work to finish…", file=sys.stderr)
+                said = True
+            time.sleep(0.5)
 
 
 def anchor_command(
@@ -28,8 +53,9 @@ def anchor_command(
     """Seal pending digests into batches and anchor them, and send pending revocations in
     batched revoke transactions; finish any unfinished batch of either kind.
 
-    Safe beside a running `mcledger serve`: one process sends at a time. Waits for
-    the configured confirmations unless --no-wait; exits 1 if a batch is left unconfirmed.
+    Safe beside a running `mcledger serve`: one process sends at a time (this one waits
+    up to a minute for the other's turn). Waits for the configured confirmations unless
+    --no-wait; exits 1 if a batch is left unconfirmed.
     """
     from mcledger.node.pipeline.revocation_flush import flush_all
     from mcledger.node.runtime.service import open_node
@@ -40,8 +66,10 @@ def anchor_command(
     try:
         reports = []
         for issuer_id in node.anchorer.issuers_with_work():
-            reports += node.anchorer.anchor_pending(issuer_id, wait=not no_wait)
-        revocations = list(flush_all(node.flusher, wait=not no_wait))
+            reports += _when_free(
+                lambda issuer=issuer_id: node.anchorer.anchor_pending(issuer, wait=not no_wait)
+            )
+        revocations = list(_when_free(lambda: list(flush_all(node.flusher, wait=not no_wait))))
     finally:
         node.close()
     states = [r.state for r in reports] + [r.state for r in revocations]
