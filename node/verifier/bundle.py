@@ -204,18 +204,25 @@ def _check_anchor_tree_size(tree_size: int, record: _Read[AnchorRecord]) -> Chec
 def _check_anchor_block(
     bundle: ProofBundle, client: ChainClient, contract: str, record: _Read[AnchorRecord]
 ) -> Check:
-    anchor = bundle.anchor
+    return block_check(
+        bundle.anchor, lambda: _block_problems(bundle, client, contract, record), "RootAnchored"
+    )
+
+
+def block_check(anchor: AnchorInfo, problems: Callable[[], list[str]], event: str) -> Check:
+    """``anchor.block``: passed when ``problems()`` finds none (the transaction emitted
+    ``event``); a chain read that fails part-way fails the check."""
     try:
-        problems = _block_problems(bundle, client, contract, record)
+        found = problems()
     except Exception as exc:  # a chain read failed part-way: the check cannot pass
         return Check(ANCHOR_BLOCK, False, f"cannot read the chain: {_error_text(exc)}")
-    if problems:
-        return Check(ANCHOR_BLOCK, False, "; ".join(problems))
+    if found:
+        return Check(ANCHOR_BLOCK, False, "; ".join(found))
     return Check(
         ANCHOR_BLOCK,
         True,
         f"block {anchor.block_number} ({anchor.block_hash}) at {format_time(anchor.anchored_at)};"
-        f" transaction {anchor.transaction_hash} emitted RootAnchored",
+        f" transaction {anchor.transaction_hash} emitted {event}",
     )
 
 

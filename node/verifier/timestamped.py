@@ -23,7 +23,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 
-from mcledger.anchoring.bundle import ProofBundle, format_time
+from mcledger.anchoring.bundle import ProofBundle
 from mcledger.anchoring.chain import ChainClient
 from mcledger.anchoring.errors import TimestampDataError
 from mcledger.anchoring.ledger import AnchorRecord, LedgerContract
@@ -39,15 +39,14 @@ from mcledger.node.verifier.bundle import (
     _check_inclusion,
     _check_issuer_registered,
     _check_not_revoked,
-    _error_text,
     _format_detail,
     _Read,
     _read,
+    block_check,
     block_problems,
     receipt_problems,
 )
 from mcledger.node.verifier.names import (
-    ANCHOR_BLOCK,
     ANCHOR_ISSUER,
     ANCHOR_ROOT,
     ANCHOR_TREE_SIZE,
@@ -180,18 +179,10 @@ def _check_tree_size(bundle: ProofBundle, record: _Read[TimestampRecord]) -> Che
 def _check_block(
     bundle: ProofBundle, client: ChainClient, contract: str, record: _Read[TimestampRecord]
 ) -> Check:
-    anchor = bundle.anchor
-    try:
-        problems = _block_problems(bundle, client, contract, record)
-    except Exception as exc:  # a chain read failed part-way: the check cannot pass
-        return Check(ANCHOR_BLOCK, False, f"cannot read the chain: {_error_text(exc)}")
-    if problems:
-        return Check(ANCHOR_BLOCK, False, "; ".join(problems))
-    return Check(
-        ANCHOR_BLOCK,
-        True,
-        f"block {anchor.block_number} ({anchor.block_hash}) at {format_time(anchor.anchored_at)};"
-        f" transaction {anchor.transaction_hash} emitted TimestampedHashes",
+    return block_check(
+        bundle.anchor,
+        lambda: _block_problems(bundle, client, contract, record),
+        "TimestampedHashes",
     )
 
 
