@@ -141,20 +141,26 @@ function checkAnchorTreeSize(treeSize, record) {
   return passed(ANCHOR_TREE_SIZE, `${treeSize} leaves, as anchored`);
 }
 
-async function checkAnchorBlock(bundle, chain, contract, record) {
-  const {anchor} = bundle;
-  let problems;
+function checkAnchorBlock(bundle, chain, contract, record) {
+  return blockCheck(bundle.anchor, () => blockProblems(bundle, chain, contract, record),
+    'RootAnchored');
+}
+
+/** anchor.block: passed when `problems()` finds none (the transaction emitted `event`); a
+ * chain read that fails part-way fails it, or "cannot check" when the RPC did not answer. */
+export async function blockCheck(anchor, problems, event) {
+  let found;
   try {
-    problems = await blockProblems(bundle, chain, contract, record);
+    found = await problems();
   } catch(error) {
     return failedRead(ANCHOR_BLOCK, `cannot read the chain: ${errorText(error)}`,
       {unreachable: error instanceof RpcError});
   }
-  if(problems.length) {
-    return failed(ANCHOR_BLOCK, problems.join('; '));
+  if(found.length) {
+    return failed(ANCHOR_BLOCK, found.join('; '));
   }
   return passed(ANCHOR_BLOCK, `block ${anchor.blockNumber} (${anchor.blockHash}) at ` +
-    `${anchor.anchoredAtText}; transaction ${anchor.transactionHash} emitted RootAnchored`);
+    `${anchor.anchoredAtText}; transaction ${anchor.transactionHash} emitted ${event}`);
 }
 
 /** What disagrees between the bundle's block (number, hash, time) and the chain's, and

@@ -6,16 +6,16 @@
 // without one, a pass that says what is not established.
 
 import {
-  blockProblemsOf, checkChainId, checkInclusion, checkIssuerRegistered, checkNotRevoked,
+  blockCheck, blockProblemsOf, checkChainId, checkInclusion, checkIssuerRegistered, checkNotRevoked,
   failedRead, formatDetail, read, receiptProblemsOf,
 } from './bundle.js';
 import {
-  ANCHOR_BLOCK, ANCHOR_ISSUER, ANCHOR_ROOT, ANCHOR_TREE_SIZE, BUNDLE_FORMAT, DIGEST_NOT_REVOKED,
+  ANCHOR_ISSUER, ANCHOR_ROOT, ANCHOR_TREE_SIZE, BUNDLE_FORMAT, DIGEST_NOT_REVOKED,
   ISSUER_REGISTERED,
 } from './names.js';
 import {failed, passed} from './report.js';
-import {RpcError, TIMESTAMPED_HASHES_TOPIC, timestampIdsOf} from './rpc.js';
-import {checksumAddress, errorText, hexOf, sha256} from './util.js';
+import {TIMESTAMPED_HASHES_TOPIC, timestampIdsOf} from './rpc.js';
+import {checksumAddress, hexOf, sha256} from './util.js';
 
 const MAGIC = [0x6d, 0x63, 0x6c]; // "mcl"
 const VERSION = 1;
@@ -174,20 +174,9 @@ function checkTreeSize(bundle, record) {
   return passed(ANCHOR_TREE_SIZE, `${size} leaves, as the timestamp's data says`);
 }
 
-async function checkBlock(bundle, chain, contract, record, id) {
-  const {anchor} = bundle;
-  let problems;
-  try {
-    problems = await blockProblems(bundle, chain, contract, record, id);
-  } catch(error) {
-    return failedRead(ANCHOR_BLOCK, `cannot read the chain: ${errorText(error)}`,
-      {unreachable: error instanceof RpcError});
-  }
-  if(problems.length) {
-    return failed(ANCHOR_BLOCK, problems.join('; '));
-  }
-  return passed(ANCHOR_BLOCK, `block ${anchor.blockNumber} (${anchor.blockHash}) at ` +
-    `${anchor.anchoredAtText}; transaction ${anchor.transactionHash} emitted TimestampedHashes`);
+function checkBlock(bundle, chain, contract, record, id) {
+  return blockCheck(bundle.anchor, () => blockProblems(bundle, chain, contract, record, id),
+    'TimestampedHashes');
 }
 
 async function blockProblems(bundle, chain, contract, record, id) {
