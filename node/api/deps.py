@@ -8,7 +8,7 @@ its scope; its refusals carry ``WWW-Authenticate`` as RFC 6750 §3 asks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -16,10 +16,16 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from mcledger.node.api.problems import ProblemError
 from mcledger.node.issuing.issuance import CredentialIssuer
-from mcledger.node.issuing.tokens import AuthenticationError, TokenInfo, authenticate
+from mcledger.node.issuing.tokens import (
+    AuthenticationError,
+    TokenInfo,
+    authenticate,
+    recently_authenticated,
+)
 from mcledger.node.settings import Settings
 
 
@@ -59,10 +65,10 @@ bearer = HTTPBearer(
 _REALM = 'Bearer realm="mcledger"'
 
 
-def require_scope(scope: str) -> Callable[..., TokenInfo]:
+def require_scope(scope: str) -> Callable[..., Awaitable[TokenInfo]]:
     """A dependency that returns the caller's token if it is valid and has ``scope``."""
 
-    def dependency(
+    async def dependency(  # async: a token seen lately costs no hop to a worker thread
         context: Context,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> TokenInfo:
@@ -74,7 +80,11 @@ def require_scope(scope: str) -> Callable[..., TokenInfo]:
                 headers={"WWW-Authenticate": _REALM},
             )
         try:
-            token = authenticate(context.engine, credentials.credentials)
+            token = recently_authenticated(context.engine, credentials.credentials)
+            if token is None:
+                token = await run_in_threadpool(
+                    authenticate, context.engine, credentials.credentials
+                )
         except AuthenticationError as exc:
             raise ProblemError(
                 401,

@@ -155,6 +155,14 @@ class _TokenCache:
 _cache = _TokenCache()
 
 
+def recently_authenticated(engine: Engine, token: str) -> TokenInfo | None:
+    """The token's info if ``authenticate`` accepted it within ``CACHE_SECONDS`` (no
+    database read, so an async caller may ask first), else None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    return _cache.get(engine, token_hash(token))
+
+
 def authenticate(engine: Engine, token: str) -> TokenInfo:
     """The token's issuer and scopes; raises AuthenticationError if unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:

@@ -298,10 +298,20 @@ def run_wrk(node: NodeProcess, paths: Sequence[str], concurrency: int, seconds: 
 class NodeProcess:
     """``python -m mcledger.cli.main serve --dev`` on an Anvil of ours, SQLite in ``data_dir``."""
 
-    def __init__(self, data_dir: Path, anvil: AnvilProcess) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        anvil: AnvilProcess,
+        *,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        """``database_url``: another index than SQLite in ``data_dir``; ``env``: more
+        settings (MCLEDGER_…); ``args``: more options for ``serve``."""
         self.port = free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.database_url = f"sqlite:///{data_dir / 'index.sqlite3'}"
+        self.database_url = database_url or f"sqlite:///{data_dir / 'index.sqlite3'}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MCLEDGER_")}
         self.env |= {
             "MCLEDGER_DATA_DIR": str(data_dir),
@@ -313,9 +323,10 @@ class NodeProcess:
             "MCLEDGER_BATCH_THRESHOLD": str(10**9),
             "PYTHONPATH": str(REPO),
         }
+        self.env |= env or {}
         self.log = data_dir.parent / "node.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mcledger.cli.main", "serve", "--dev"],
+            [sys.executable, "-m", "mcledger.cli.main", "serve", "--dev", *args],
             cwd=REPO,
             env=self.env,
             stdout=self.log.open("w"),
