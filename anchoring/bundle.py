@@ -3,8 +3,9 @@
 One model writes and reads it. Parsing is strict: every field is checked for
 type and shape, and unknown fields are refused, so a verifier never acts on a
 bundle it half understood. An optional ``revocation`` member (an addition to version 1)
-carries the digest's proof of (non-)membership in its issuer's committed revocation set;
-a bundle without it is written byte for byte as before.
+carries the digest's proof of (non-)membership in its issuer's committed revocation set,
+and an optional ``anchor.contractVersion`` the anchor's contract version (2 or more); a
+bundle without them is written byte for byte as before.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ LEDGER_TARGET = "ledger"  # the project's MicroCredentialLedger: `anchor(root, s
 EBSI_TIMESTAMP_TARGET = "ebsi-timestamp"  # EBSI's Timestamp interface: `timestampHashes`
 ANCHOR_TARGETS = (LEDGER_TARGET, EBSI_TIMESTAMP_TARGET)
 PROOF_FIELDS = ("leafIndex", "treeSize", "auditPath", "root")
+FIRST_RECORDED_VERSION = 2  # `anchor.contractVersion`: absent for version 1 (no `version()`)
+MAX_CONTRACT_VERSION = (1 << 16) - 1  # `version()` returns a uint16
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TX32 = re.compile(r"^0x[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -83,7 +86,11 @@ class AnchorInfo:
     ``ebsi-timestamp`` (EBSI's Timestamp interface at ``contract``, the root timestamped
     with hash algorithm ``hash_algorithm_id``; ``ledger``, when given, is a
     MicroCredentialLedger beside it that holds the issuer registry and on-chain
-    revocations)."""
+    revocations).
+
+    ``contract_version`` is what ``version()`` of that MicroCredentialLedger (``contract``,
+    or ``ledger`` beside a timestamp) returns, 2 or more; None for version 1 and for the
+    bundles written before versions were recorded, which have no ``contractVersion``."""
 
     chain_id: int
     contract: str
@@ -95,6 +102,7 @@ class AnchorInfo:
     target: str = LEDGER_TARGET
     hash_algorithm_id: int | None = None
     ledger: str | None = None
+    contract_version: int | None = None
 
     def __post_init__(self) -> None:
         if self.target not in ANCHOR_TARGETS:
@@ -104,6 +112,14 @@ class AnchorInfo:
             raise BundleError("anchor.hashAlgorithmId goes with target ebsi-timestamp, and only")
         if self.ledger is not None and not timestamped:
             raise BundleError("anchor.ledger goes with target ebsi-timestamp only")
+        if self.contract_version is not None:
+            if timestamped and self.ledger is None:
+                raise BundleError("anchor.contractVersion needs anchor.ledger when timestamped")
+            if not FIRST_RECORDED_VERSION <= self.contract_version <= MAX_CONTRACT_VERSION:
+                raise BundleError(
+                    f"anchor.contractVersion must be {FIRST_RECORDED_VERSION} to"
+                    f" {MAX_CONTRACT_VERSION} (version 1 is written as no member)"
+                )
 
     @property
     def timestamped(self) -> bool:
@@ -122,6 +138,8 @@ class AnchorInfo:
             body["hashAlgorithmId"] = self.hash_algorithm_id
         if self.ledger is not None:
             body["ledger"] = self.ledger.lower()
+        if self.contract_version is not None:
+            body["contractVersion"] = self.contract_version
         body |= {
             "transactionHash": self.transaction_hash,
             "blockNumber": self.block_number,
@@ -143,13 +161,25 @@ class AnchorInfo:
             f"{EBSI_TIMESTAMP_TARGET!r}, or no target (the MicroCredentialLedger)",
         )
         if target == EBSI_TIMESTAMP_TARGET:
-            _exact_keys(data, (*names, "target", "hashAlgorithmId"), "anchor", ("ledger",))
+            optional: tuple[str, ...] = ("ledger", "contractVersion")
+            _exact_keys(data, (*names, "target", "hashAlgorithmId"), "anchor", optional)
+            _require(
+                "contractVersion" not in data or data.get("ledger") is not None,
+                "anchor.contractVersion",
+                "no contractVersion without anchor.ledger (the version is the ledger's)",
+            )
         else:
-            _exact_keys(data, names, "anchor")
+            _exact_keys(data, names, "anchor", ("contractVersion",))
         for key in ("transactionHash", "blockHash"):
             _require(bool(_TX32.match(str(data[key]))), f"anchor.{key}", "0x + 64 lower-case hex")
         timestamped = target == EBSI_TIMESTAMP_TARGET
         ledger = data.get("ledger")
+        version = None
+        if "contractVersion" in data:
+            version = _int(
+                data["contractVersion"], "anchor.contractVersion", FIRST_RECORDED_VERSION
+            )
+            _require(version <= MAX_CONTRACT_VERSION, "anchor.contractVersion", "at most 65535")
         return cls(
             chain_id=_int(data["chainId"], "anchor.chainId", 1),
             contract=_address(data["contract"], "anchor.contract"),
@@ -163,7 +193,14 @@ class AnchorInfo:
                 _int(data["hashAlgorithmId"], "anchor.hashAlgorithmId") if timestamped else None
             ),
             ledger=None if ledger is None else _address(ledger, "anchor.ledger"),
+            contract_version=version,
         )
+
+
+def recorded_version(version: int | None) -> int | None:
+    """``anchor.contractVersion`` for a contract of ``version`` (None: unknown): None for
+    version 1, which bundles write as no member."""
+    return version if version is not None and version >= FIRST_RECORDED_VERSION else None
 
 
 def _exact_keys(

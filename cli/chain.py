@@ -24,6 +24,8 @@ console = LazyConsole()
 
 
 def _status(context: ChainContext) -> dict[str, Any]:
+    from mcledger.node.runtime.chain_setup import ledger_version_of
+
     client, ledger = context.client, context.ledger
     issuer = context.issuer_account()
     return {
@@ -31,6 +33,7 @@ def _status(context: ChainContext) -> dict[str, Any]:
         "chainId": client.chain_id,
         "blockNumber": client.block_number(),
         "contract": ledger.address if ledger else None,
+        "contractVersion": ledger_version_of(context),
         "admin": ledger.admin() if ledger else None,
         "issuerId": context.settings.issuer_id,
         "issuerAddress": issuer.address,
@@ -64,6 +67,7 @@ def _print_status(status: dict[str, Any], as_json: bool, title: str) -> None:
         "chainId": "chain id",
         "blockNumber": "block",
         "contract": "contract",
+        "contractVersion": "contract version",
         "admin": "admin",
         "issuerId": "local issuer",
         "issuerAddress": "issuer address",

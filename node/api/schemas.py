@@ -166,6 +166,7 @@ PROOF_BUNDLE_EXAMPLE: dict[str, Any] = {
     "anchor": {
         "chainId": 31337,
         "contract": "0x…",
+        "contractVersion": 2,
         "transactionHash": "0x…",
         "blockNumber": 12,
         "blockHash": "0x…",

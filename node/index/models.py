@@ -142,6 +142,9 @@ class Batch(SQLModel, table=True):
     confirmations: int | None = None
     confirmed_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=2000)
+    # What `version()` of the MicroCredentialLedger the root went to (or, ebsi-timestamp, the
+    # one beside it) returned, read when confirmed; NULL before revision 0010, or unknown.
+    contract_version: int | None = None
 
 
 class AnchorAttempt(SQLModel, table=True):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from mcledger.anchoring.bundle import LEDGER_TARGET
 from mcledger.anchoring.chain import Receipt
@@ -228,12 +228,26 @@ class Anchorer(TransactionMachine):
         # Either target's "already there": `find_transaction` then checks whose it is.
         return error.error_name in (LedgerTarget.already_there, TimestampTarget.already_there)
 
-    def check_effect(self, job: Row[Any], receipt: Receipt) -> None:
+    def check_effect(self, job: Row[Any], receipt: Receipt) -> int | None:
         """The target holds the root for this issuer and size (and, timestamped, with this
-        batch's DID and hash algorithm)."""
+        batch's DID and hash algorithm); returns the version of its ledger, to record."""
         onchain = self.target_of(job).read(bytes.fromhex(job.root), block=receipt.block_number)
         if not onchain.matches(self._expected(job)):
             raise self._conflict(job, onchain)
+        return self._ledger_version_of(job)
+
+    def record_effect(self, conn: Connection, job: Row[Any], effect: int | None) -> None:
+        """The version of the batch's ledger, for its bundles' ``anchor.contractVersion``."""
+        conn.execute(update(batch_t).where(batch_t.c.id == job.id).values(contract_version=effect))
+
+    def _ledger_version_of(self, job: Row[Any]) -> int | None:
+        """`version()` of the MicroCredentialLedger the root went to (or, timestamped, the one
+        beside it); None when that is not this node's ledger (its version is not read) or
+        there is none."""
+        ledger = self.ledger.address if job.target == LEDGER_TARGET else job.ledger_contract
+        if ledger is None or ledger.lower() != self.ledger.address.lower():
+            return None
+        return self.ledger_version
 
     def report(self, batch_id: int) -> BatchReport:
         batch = self._job(batch_id)

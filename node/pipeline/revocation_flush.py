@@ -222,7 +222,7 @@ class RevocationFlusher(TransactionMachine):
     def commits(self) -> bool:
         """Whether the contract takes revocation commitments (version 2 or later): new
         batches commit the issuer's set; a version-1 contract gets per-digest `revoke`."""
-        return self.ledger.version() >= COMMITMENT_VERSION
+        return self.ledger_version >= COMMITMENT_VERSION
 
     # -- entry points ----------------------------------------------------------------------
     def flush_pending(

@@ -113,6 +113,12 @@ class TransactionMachine:
         """The SQL reads and writes of this machine's jobs and attempts."""
         return TxStore(self.engine, self.jobs, self.attempts, self.kind, self.job_name)
 
+    @cached_property
+    def ledger_version(self) -> int:
+        """What the ledger's `version()` returns (1 for the first version), read once: a
+        contract's code, and so its version, never changes."""
+        return self.ledger.version()
+
     # -- what a subclass says about its jobs -------------------------------------------------
     def contract_for(self, job: Row[Any]) -> ContractBinding:
         """The contract the job's transactions go to (and whose events and errors tell what

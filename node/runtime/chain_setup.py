@@ -45,13 +45,17 @@ def issuer_key_name(issuer_id: str) -> str:
 class Deployment:
     """Where the contracts live on one chain; stored as chain/deployment.json. The
     ``timestamp_*`` fields: the EbsiTimestamp the node deployed beside the ledger (for
-    ``ebsi-timestamp``), absent from the file when there is none."""
+    ``ebsi-timestamp``), absent from the file when there is none. ``ledger_version``: what
+    the ledger's `version()` returned when deployed (1: the first version, which has no
+    such function); absent from files written before it was recorded (then unknown: read
+    it from the chain, `ledger_version_of`)."""
 
     chain_id: int
     contract: str
     admin: str
     transaction_hash: str
     block_number: int
+    ledger_version: int | None = None
     timestamp_contract: str | None = None
     timestamp_transaction_hash: str | None = None
     timestamp_block_number: int | None = None
@@ -208,6 +212,23 @@ def _recorded_deployment(context: ChainContext) -> Deployment | None:
     return record if record is not None and record.chain_id == context.client.chain_id else None
 
 
+def ledger_version_of(context: ChainContext) -> int | None:
+    """The version of the node's ledger (None without one): as deployment.json records it
+    for that contract, else read from the chain (a file written before versions were
+    recorded, or a contract that MCLEDGER_CONTRACT_ADDRESS names)."""
+    ledger = context.ledger
+    if ledger is None:
+        return None
+    record = _recorded_deployment(context)
+    if (
+        record is not None
+        and record.ledger_version is not None
+        and record.contract.lower() == ledger.address.lower()
+    ):
+        return record.ledger_version
+    return ledger.version()
+
+
 def _existing_timestamps(context: ChainContext) -> TimestampContract | None:
     """The Timestamp contract: MCLEDGER_TIMESTAMP_CONTRACT (it must have code), else the
     one deployment.json records on this chain, if its code is still there."""
@@ -256,6 +277,7 @@ def deploy_contract(context: ChainContext) -> LedgerContract:
         admin=context.admin.address,
         transaction_hash=receipt.transaction_hash,
         block_number=receipt.block_number,
+        ledger_version=ledger.version(),
     ).save(settings.chain_dir / DEPLOYMENT_FILE)
     context.timestamps = None if settings.timestamp_contract is None else context.timestamps
     context.ledger = ledger

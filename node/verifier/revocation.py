@@ -1,6 +1,8 @@
 """``digest.notRevoked``: is the digest revoked on the chain by the issuer that anchored it?
 
-Two records, both read (docs/formats.md "The revocation set", "The proof bundle"):
+A bundle that records its contract's version (``anchor.contractVersion``) fails at once when
+`version()` returns another: it was not written for this contract. Then two records, both
+read (docs/formats.md "The revocation set", "The proof bundle"):
 
 - the per-digest one every contract version keeps (`revokedAt(issuer, digest)`): a digest
   revoked with `revoke` (a version-1 contract, or the old path of version 2);
@@ -75,6 +77,15 @@ def check_not_revoked(bundle: ProofBundle, ledger: LedgerContract, issuer: str) 
     """``digest.notRevoked`` for ``bundle``'s digest, revoked by ``issuer`` (the address that
     anchored its root) on ``ledger`` (see the module docstring)."""
     digest = bundle.digest
+    claimed = bundle.anchor.contract_version
+    if claimed is not None:  # the bundle says which interface it was written for: check it
+        version, error = _attempt(ledger.version)
+        if version is None:
+            return Check(DIGEST_NOT_REVOKED, False, f"cannot read version(): {error}")
+        if version != claimed:
+            return Check(
+                DIGEST_NOT_REVOKED, False, version_mismatch(ledger.address, claimed, version)
+            )
     revoked_at, error = _attempt(lambda: ledger.revoked_at(issuer, digest))
     if revoked_at is None:
         return Check(DIGEST_NOT_REVOKED, False, f"cannot read revokedAt: {error}")
@@ -85,7 +96,7 @@ def check_not_revoked(bundle: ProofBundle, ledger: LedgerContract, issuer: str) 
             DIGEST_NOT_REVOKED, False, f"revoked by {issuer} at {iso(revoked_at)}, {reason}"
         )
     member = bundle.revocation
-    if member is None:
+    if member is None and claimed is None:  # a claimed version is 2 or more: it has a set
         version, error = _attempt(ledger.version)
         if version is None:
             return Check(DIGEST_NOT_REVOKED, False, f"cannot read version(): {error}")
@@ -95,6 +106,14 @@ def check_not_revoked(bundle: ProofBundle, ledger: LedgerContract, issuer: str) 
     if current is None:
         return Check(DIGEST_NOT_REVOKED, False, f"cannot read revocationRootOf: {error}")
     return _against_set(digest, ledger, issuer, member, current)
+
+
+def version_mismatch(contract: str, claimed: int, version: int) -> str:
+    """The detail of a bundle whose ``anchor.contractVersion`` is not the contract's."""
+    return (
+        f"the bundle says its root was anchored in a version-{claimed} MicroCredentialLedger;"
+        f" version() of {contract} returns {version}: the bundle does not describe this contract"
+    )
 
 
 def _revoked(issuer: str, record: RevocationRecord, where: str) -> Check:

@@ -148,6 +148,7 @@ def test_a_batch_is_timestamped_with_its_size_and_did_and_proved(
         assert anchor["target"] == EBSI_TIMESTAMP_TARGET
         assert anchor["contract"] == setup.timestamps.address.lower()
         assert anchor["ledger"] == setup.ledger.address.lower()
+        assert anchor["contractVersion"] == 2  # the ledger's beside the timestamp
         assert anchor["hashAlgorithmId"] == SHA2_256_ID
         assert anchor["issuer"] == setup.issuer.address.lower()
         verify_inclusion(bytes.fromhex(digest), status.bundle.proof, root=root, tree_size=7)

@@ -87,6 +87,9 @@ def test_chain_up_deploys_once_and_keeps_state(tmp_path: Path) -> None:
         assert first["chainId"] == 31337
         assert first["issuerRegistered"] is True
         assert first["contract"].startswith("0x")
+        assert first["contractVersion"] == 2  # recorded in deployment.json when deployed
+        deployment = json.loads((data_dir / "chain" / "deployment.json").read_text())
+        assert deployment["ledger_version"] == 2
         # Another command finds the running chain through the data directory.
         if not prefix:  # a second namespace would not see this one's loopback
             status = _run(["chain", "status", "--json"], data_dir)

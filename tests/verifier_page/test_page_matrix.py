@@ -209,6 +209,13 @@ def _case_input(issued: Issued, case: str) -> tuple[Path, list[Path]]:
         return issued.write(case, {**_copy(issued, "valid"), "nickname": "Ann"}), []
     if case == "bundle":  # a proof bundle alone
         return issued.write(case, _copy(issued, "other")["anchorProof"]), []
+    if case in ("bundle_wrong_version", "bundle_unversioned"):
+        bundle = _copy(issued, "other")["anchorProof"]
+        assert bundle["anchor"]["contractVersion"] == 2  # the node's ledger is version 2
+        anchor = {k: v for k, v in bundle["anchor"].items() if k != "contractVersion"}
+        if case == "bundle_wrong_version":  # it says another version than the contract's
+            anchor = {**bundle["anchor"], "contractVersion": 3}
+        return issued.write(case, {**bundle, "anchor": anchor}), []
     if case == "junk_5mb":
         path = issued.folder / "junk.bin"
         path.write_bytes(random.Random(11).randbytes(5 * 1024 * 1024))
@@ -249,6 +256,8 @@ EXPECTED_VERDICT = {
     "root_not_on_chain": "failed",
     "junk_5mb": "failed",
     "bundle": "passed",
+    "bundle_unversioned": "passed",  # as bundles were written before versions were recorded
+    "bundle_wrong_version": "failed",
     "undefined_term": "failed",
     "rpc_unreachable": "cannot-check",
     "did_web_unreachable": "failed",
@@ -340,7 +349,16 @@ def _outside_the_set(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> N
     assert len(committed) == 2 and all(c["passed"] for c in committed), committed
 
 
+def _wrong_version_named(page: Any, shown: dict[str, Any], cli: dict[str, Any]) -> None:
+    failed = [c["name"] for c in cli["checks"] if not c["passed"]]
+    assert failed == ["digest.notRevoked"], failed
+    detail = {c["name"]: c["detail"] for c in cli["checks"]}["digest.notRevoked"]
+    assert "a version-3 MicroCredentialLedger; version() of 0x" in detail, detail
+    assert detail.endswith(" returns 2: the bundle does not describe this contract"), detail
+
+
 CASE_CHECKS = {
+    "bundle_wrong_version": _wrong_version_named,
     "valid": _did_web_resolved,
     "valid_fresh": _outside_the_set,
     "revoked_fresh": _in_the_set,

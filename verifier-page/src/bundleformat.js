@@ -12,6 +12,8 @@ const TX32 = /^0x[0-9a-f]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
 const MAX_SIZE = 1n << 64n;
+const FIRST_RECORDED_VERSION = 2;  // anchor.contractVersion: absent for version 1
+const MAX_CONTRACT_VERSION = 65535;  // version() returns a uint16
 
 export class BundleError extends Error {}
 
@@ -120,13 +122,23 @@ function anchorInfo(data) {
   const hasTarget = Object.hasOwn(data, 'target');
   require(!hasTarget || data.target === EBSI_TIMESTAMP_TARGET, 'anchor.target',
     `${pyRepr(EBSI_TIMESTAMP_TARGET)}, or no target (the MicroCredentialLedger)`);
+  const hasVersion = Object.hasOwn(data, 'contractVersion');
   if(hasTarget) {
-    exactKeys(data, [...names, 'target', 'hashAlgorithmId'], 'anchor', ['ledger']);
+    exactKeys(data, [...names, 'target', 'hashAlgorithmId'], 'anchor',
+      ['ledger', 'contractVersion']);
+    require(!hasVersion || (data.ledger ?? null) !== null, 'anchor.contractVersion',
+      'no contractVersion without anchor.ledger (the version is the ledger\'s)');
   } else {
-    exactKeys(data, names, 'anchor');
+    exactKeys(data, names, 'anchor', ['contractVersion']);
   }
   for(const key of ['transactionHash', 'blockHash']) {
     require(TX32.test(String(data[key])), `anchor.${key}`, '0x + 64 lower-case hex');
+  }
+  let contractVersion = null;
+  if(hasVersion) {
+    contractVersion = int(data.contractVersion, 'anchor.contractVersion',
+      FIRST_RECORDED_VERSION);
+    require(contractVersion <= MAX_CONTRACT_VERSION, 'anchor.contractVersion', 'at most 65535');
   }
   return {
     chainId: int(data.chainId, 'anchor.chainId', 1),
@@ -141,6 +153,7 @@ function anchorInfo(data) {
     hashAlgorithmId: hasTarget ? int(data.hashAlgorithmId, 'anchor.hashAlgorithmId') : null,
     ledger: hasTarget && Object.hasOwn(data, 'ledger') && data.ledger !== null ?
       address(data.ledger, 'anchor.ledger') : null,
+    contractVersion,  // version() of the ledger, as the node read it; null: 1 or unrecorded
   };
 }
 

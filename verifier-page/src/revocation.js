@@ -1,4 +1,5 @@
-// digest.notRevoked as node/verifier/revocation.py checks it: the per-digest record every
+// digest.notRevoked as node/verifier/revocation.py checks it: a bundle's recorded contract
+// version (anchor.contractVersion) against version(), then the per-digest record every
 // contract version keeps (revokedAt), then, on a contract with revocation commitments
 // (version 2), the issuer's revocation set: the bundle's `revocation` proof against
 // revocationRootOf(issuer), and when the root moved since (a stale proof, or none), the
@@ -42,9 +43,26 @@ function revoked(issuer, record, where) {
     ` ${reasonText(record.reason)} (${where})`);
 }
 
+/** The detail of a bundle whose anchor.contractVersion is not the contract's. */
+export function versionMismatch(contract, claimed, version) {
+  return `the bundle says its root was anchored in a version-${claimed} ` +
+    `MicroCredentialLedger; version() of ${contract} returns ${version}: the bundle does not ` +
+    'describe this contract';
+}
+
 /** digest.notRevoked of `bundle`'s digest, revoked by `issuer` on `contract`. */
 export async function checkNotRevoked(bundle, chain, contract, issuer) {
   const digest = bundle.digest;
+  const claimed = bundle.anchor.contractVersion;
+  if(claimed !== null) {  // the bundle says which interface it was written for: check it
+    const version = await attempt(() => chain.version(contract));
+    if(version.error !== undefined) {
+      return unread(`cannot read version(): ${version.error}`, version);
+    }
+    if(version.value !== claimed) {
+      return failed(DIGEST_NOT_REVOKED, versionMismatch(contract, claimed, version.value));
+    }
+  }
   const revokedAt = await attempt(() => chain.revokedAt(contract, issuer, digest));
   if(revokedAt.error !== undefined) {
     return unread(`cannot read revokedAt: ${revokedAt.error}`, revokedAt);
@@ -57,7 +75,7 @@ export async function checkNotRevoked(bundle, chain, contract, issuer) {
       `revoked by ${issuer} at ${isoTime(revokedAt.value)}, ${reason}`);
   }
   const member = bundle.revocation;
-  if(member === null) {
+  if(member === null && claimed === null) {  // a claimed version is 2 or more: it has a set
     const version = await attempt(() => chain.version(contract));
     if(version.error !== undefined) {
       return unread(`cannot read version(): ${version.error}`, version);
