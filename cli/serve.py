@@ -1,7 +1,11 @@
-"""`mcledger serve`: the HTTP API and the anchoring scheduler in one process."""
+"""`mcledger serve`: the HTTP API and the anchoring scheduler, in one process or (with
+``--workers N``) in a supervisor that runs the scheduler and N HTTP worker processes
+(cli/serve_workers.py)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Annotated
 
 import typer
@@ -10,6 +14,7 @@ from mcledger.cli.console import LazyConsole
 from mcledger.cli.options import DataDirOption
 
 console = LazyConsole(stderr=True, soft_wrap=True)  # a token or URL must not be wrapped
+log = logging.getLogger("mcledger.serve")
 
 
 def serve_command(
@@ -24,11 +29,21 @@ def serve_command(
     data_dir: DataDirOption = None,
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP worker processes sharing the listening socket (e.g. one a core). With "
+            "more than 1, this process runs the anchoring scheduler (the only one) and "
+            "supervises the workers, each with its own index connections: a worker that "
+            "dies is logged and replaced, one that cannot start stops the node (exit 1).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the node: HTTP API (OpenAPI at /docs) and the anchoring scheduler."""
     import uvicorn
 
-    from mcledger.node.api import create_app
+    from mcledger.cli.serve_workers import node_app, serve_with_workers
     from mcledger.node.issuing.tokens import create_token
     from mcledger.node.logs import configure_logging
     from mcledger.node.pipeline.scheduler import AnchoringScheduler
@@ -47,15 +62,10 @@ def serve_command(
     scheduler = AnchoringScheduler(node.anchorer, settings, node.flusher)
     try:
         scheduler.start()
-        app = create_app(
-            settings,
-            node.engine,
-            anchoring=scheduler,
-            chain_ready=node.chain.client.is_reachable,
-            credentials=node.credentials,
-        )
+        log.info("anchoring scheduler started in process %d", os.getpid())
         url = f"http://{settings.host}:{settings.port}"
-        console.print(f"mcledger node at [bold]{url}[/] (API docs: {url}/docs)")
+        served_by = f", {workers} worker processes" if workers > 1 else ""
+        console.print(f"mcledger node at [bold]{url}[/] (API docs: {url}/docs{served_by})")
         target = node.anchorer.target
         console.print(
             f"chain {node.chain.client.rpc_url} (id {node.chain.client.chain_id}), "
@@ -77,8 +87,13 @@ def serve_command(
                 f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
                 f'-d \'{{"digests": [{{"digest": "{"ab" * 32}"}}]}}\' {url}/v1/digests'
             )
+        if workers > 1:
+            status = serve_with_workers(settings, node, workers)
+            if status:
+                raise typer.Exit(status)
+            return
         uvicorn.run(
-            app,
+            node_app(settings, node, scheduler),
             host=settings.host,
             port=settings.port,
             log_level="info",

@@ -16,12 +16,13 @@ without importing the API; `/metrics` (node.api.routes_metrics) renders it.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 import requests
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -69,6 +70,13 @@ HTTP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=EVENTS,
 )
+PROCESS_ID = Gauge(
+    "mcledger_process_id",
+    "The operating-system id of the process that answered this scrape (with `serve "
+    "--workers N`, each worker answers for its own counters)",
+    registry=EVENTS,
+)
+PROCESS_ID.set_function(os.getpid)  # read at each scrape: right in every worker process
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 for _kind in TRANSACTION_KINDS:  # the series exist (at 0) before the first transaction

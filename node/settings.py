@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="log lines for people (text) or a log system (json: one object a line)"
     )
+    access_log: Literal["errors", "all"] = Field(
+        "errors",
+        description="a log line for every HTTP request (all) or only for those answered with a "
+        "server error (errors); a line costs about a tenth of a proof request",
+    )
     anchor_grace: float = Field(
         3600.0, gt=0, description="seconds a scheduled anchoring may be late before /readyz fails"
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
@@ -30,6 +31,7 @@ from mcledger.node.api.openapi import install_openapi
 from mcledger.node.api.problems import install_problem_handlers
 from mcledger.node.api.schemas import AnchorRequest, DigestSubmission
 from mcledger.node.issuing.issuance import CredentialIssuer
+from mcledger.node.pipeline.revocation_sets import committed_sets
 from mcledger.node.settings import Settings
 
 # Bodies the routes parse themselves (after authentication, with a size cap); their
@@ -44,12 +46,26 @@ def _version() -> str:
         return "0.0.0"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The issuers' revocation sets are built in the background as serving starts (each
+    # process its own), not by the first proof request, which would wait seconds for it.
+    context: NodeContext = app.state.node
+    committed_sets(context.engine).warm_up()
+    yield
+
+
 class NodeApp(FastAPI):
     """FastAPI with `RequestObserver` outside every other layer, Starlette's error
-    middleware included: a 500 is timed, logged with its request id and carries it."""
+    middleware included: a 500 is timed, logged with its request id and carries it
+    (every request is logged with `MCLEDGER_ACCESS_LOG=all`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestObserver(super().build_middleware_stack())
+        context: NodeContext = self.state.node
+        return RequestObserver(
+            super().build_middleware_stack(),
+            log_every_request=context.settings.access_log == "all",
+        )
 
 
 def create_app(
@@ -70,6 +86,7 @@ def create_app(
             "batches whose roots are anchored on an EVM chain; anyone may fetch proofs. "
             "Errors are RFC 9457 problem documents with a stable `code`."
         ),
+        lifespan=_lifespan,
     )
     app.state.node = NodeContext(settings, engine, anchoring, chain_ready, credentials)
     install_problem_handlers(app)

@@ -9,17 +9,17 @@ batch is sealed, so a crash during sealing loses nothing: the range stays pendin
 
 A proof reads the digest's row with its batch (one query), the level-0 tile rebuilt from
 the 2**tile_height digests around it (one range of uq_submission_seq), and the tiles
-above; tiles are cached per process, since a sealed batch never changes.
+above, all on one connection. Tiles are cached per process (a bounded LRU keyed by the
+batch's id *and root*, so a tile is never served for another tree); the batch's state and
+anchor are read with the digest's row at every proof, never cached, so a batch sent again
+after a reorg is proved with the anchor the index holds now.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any, cast
+from dataclasses import dataclass, field
 
 from sqlalchemy import (
     Connection,
@@ -27,13 +27,12 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
-    text,
     update,
 )
 
-from mcledger.anchoring.bundle import LEDGER_TARGET, AnchorInfo, ProofBundle
+from mcledger.anchoring.bundle import LEDGER_TARGET, AnchorInfo, ProofBundle, recorded_version
 from mcledger.anchoring.tiles import DEFAULT_TILE_HEIGHT, TreeMeta
-from mcledger.anchoring.tree import MerkleTree, StoredTree, leaf_tile, save_tree
+from mcledger.anchoring.tree import MerkleTree, save_tree
 from mcledger.node.errors import NodeError
 from mcledger.node.index.models import (
     BatchState,
@@ -46,11 +45,15 @@ from mcledger.node.index.models import (
 from mcledger.node.index.oplog import record_operation
 from mcledger.node.index.sequence import holds_submission, lock_counter
 from mcledger.node.pipeline.targets import BatchTarget
+from mcledger.node.pipeline.tree_reads import (
+    StoredBatch,
+    read_digests,
+    read_tile,
+    reading,
+    stored_tree,
+)
 
 _TILE_INSERT_CHUNK = 1_000
-# PostgreSQL hands a range's digests over as one bytea (string_agg): 2**20 of them are
-# 32 MiB, far below its 1 GiB limit, and few round trips.
-_READ_CHUNK = 1 << 20
 
 
 class SqlTileStore:
@@ -86,54 +89,7 @@ class SqlTileStore:
             self._pending = []
 
     def get_tile(self, level: int, index: int) -> bytes:
-        return _read_tile(self.conn, self.batch_id, level, index)
-
-
-def _read_tile(conn: Connection, batch_id: int, level: int, index: int) -> bytes:
-    data = conn.execute(
-        select(tree_tile_t.c.data).where(
-            tree_tile_t.c.batch_id == batch_id,
-            tree_tile_t.c.level == level,
-            tree_tile_t.c.idx == index,
-        )
-    ).scalar_one_or_none()
-    if data is None:
-        raise NodeError(f"tile ({level}, {index}) of batch {batch_id} is missing from the index")
-    return bytes(data)
-
-
-def read_digests(conn: Connection, issuer_id: str, first_seq: int, count: int) -> bytes:
-    """The packed 32-byte digests of the issuer's seqs ``[first_seq, first_seq + count)`` in
-    seq order; NodeError if one is missing (the ranges are the index's invariant)."""
-    if conn.dialect.name == "postgresql":
-        parts = []
-        query = text(
-            "SELECT string_agg(digest, ''::bytea ORDER BY seq) FROM submission"
-            " WHERE issuer_id = :issuer AND seq >= :lo AND seq < :hi"
-        )
-        for lo in range(first_seq, first_seq + count, _READ_CHUNK):
-            hi = min(lo + _READ_CHUNK, first_seq + count)
-            part = conn.execute(query, {"issuer": issuer_id, "lo": lo, "hi": hi}).scalar_one()
-            parts.append(bytes(part or b""))
-        packed = b"".join(parts)
-    else:
-        # The driver's own cursor: a row object per digest costs seconds at 10^7.
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(
-                "SELECT digest FROM submission WHERE issuer_id = ? AND seq >= ? AND seq < ?"
-                " ORDER BY seq",
-                (issuer_id, first_seq, first_seq + count),
-            )
-            packed = b"".join(map(itemgetter(0), cast(Iterable[Any], cursor)))
-        finally:
-            cursor.close()
-    if len(packed) != 32 * count:
-        raise NodeError(
-            f"the index holds {len(packed) // 32} digests of issuer {issuer_id!r} in seqs "
-            f"[{first_seq}, {first_seq + count}), not {count}: it is damaged"
-        )
-    return packed
+        return read_tile(self.conn, self.batch_id, level, index)
 
 
 @dataclass(frozen=True)
@@ -240,56 +196,7 @@ class ProofStatus:
     credential_id: str | None
     batch_id: int | None
     bundle: ProofBundle | None = None
-
-
-@dataclass(frozen=True)
-class _StoredBatch:
-    """What a proof needs of a batch to find its tiles (hashable: a cache key)."""
-
-    id: int
-    issuer_id: str
-    first_seq: int
-    tree_size: int
-    tile_height: int
-
-
-@functools.lru_cache(maxsize=8192)  # 16 KiB tiles: at most 128 MiB
-def _cached_tile(engine: Engine, batch: _StoredBatch, level: int, index: int) -> bytes:
-    # Tiles of a sealed batch never change, so every process may cache them.
-    with engine.connect() as conn:
-        if level > 0:
-            return _read_tile(conn, batch.id, level, index)
-        start = index << batch.tile_height
-        count = min(1 << batch.tile_height, batch.tree_size - start)
-        if count <= 0:
-            raise NodeError(f"batch {batch.id} has no level-0 tile {index}")
-        digests = read_digests(conn, batch.issuer_id, batch.first_seq + start, count)
-    return leaf_tile(digests, batch.tree_size, tile_height=batch.tile_height)
-
-
-class _CachedTiles:
-    """A read-only TileStore over the process-wide tile cache."""
-
-    def __init__(self, engine: Engine, batch: _StoredBatch, meta: TreeMeta) -> None:
-        self.engine, self.batch, self.meta = engine, batch, meta
-
-    def get_meta(self) -> TreeMeta:
-        return self.meta
-
-    def get_tile(self, level: int, index: int) -> bytes:
-        return _cached_tile(self.engine, self.batch, level, index)
-
-    def put_meta(self, meta: TreeMeta) -> None:  # pragma: no cover - read-only
-        raise NodeError("stored trees are read-only")
-
-    def put_tile(self, level: int, index: int, data: bytes) -> None:  # pragma: no cover
-        raise NodeError("stored trees are read-only")
-
-
-@functools.lru_cache(maxsize=256)
-def _stored_tree(engine: Engine, batch: _StoredBatch, root: str) -> StoredTree:
-    meta = TreeMeta(batch.tree_size, bytes.fromhex(root), batch.tile_height)
-    return StoredTree(_CachedTiles(engine, batch, meta))
+    issuer_id: str | None = field(default=None, compare=False)  # with a bundle: its issuer's
 
 
 _LOOKUP = select(
@@ -312,6 +219,7 @@ _LOOKUP = select(
     batch_t.c.target,
     batch_t.c.hash_algorithm_id,
     batch_t.c.ledger_contract,
+    batch_t.c.contract_version,
     issuer_t.c.chain_address,
 ).select_from(
     submission_t.join(issuer_t, issuer_t.c.id == submission_t.c.issuer_id).outerjoin(
@@ -320,36 +228,46 @@ _LOOKUP = select(
 )
 
 
+# Built once: a statement built per call costs its cache key (~0.1 ms) at every proof.
+_LOOKUP_BY_DIGEST = _LOOKUP.where(
+    submission_t.c.digest == bindparam("key", type_=submission_t.c.digest.type)
+)
+_LOOKUP_BY_CREDENTIAL = _LOOKUP.where(submission_t.c.credential_id == bindparam("key"))
+
+
 def _is_digest(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def proof_status(
-    engine: Engine, *, digest: str | None = None, credential_id: str | None = None
+    engine: Engine,
+    *,
+    digest: str | None = None,
+    credential_id: str | None = None,
+    conn: Connection | None = None,
 ) -> ProofStatus | None:
-    """The proof bundle of a digest (or credential id) once anchored; None if unknown."""
+    """The proof bundle of a digest (or credential id) once anchored; None if unknown.
+    Everything is read on ``conn`` when given (else on one connection of ``engine``)."""
     if (digest is None) == (credential_id is None):
         raise ValueError("give exactly one of digest and credential_id")
     if digest is not None and not _is_digest(digest):
         return None  # not a digest's spelling: none is stored under it
-    where = (
-        submission_t.c.digest == bindparam("key", type_=submission_t.c.digest.type)
-        if digest is not None
-        else submission_t.c.credential_id == bindparam("key")
-    )
-    with engine.connect() as conn:
-        row = conn.execute(_LOOKUP.where(where), {"key": digest or credential_id}).first()
-    if row is None:
-        return None
-    if row.batch_id is None:
-        return ProofStatus(row.digest, "pending", row.credential_id, None)
-    if row.state != BatchState.CONFIRMED:
-        return ProofStatus(row.digest, row.state, row.credential_id, row.batch_id)
-    batch = _StoredBatch(row.batch_id, row.issuer_id, row.first_seq, row.tree_size, row.tile_height)
-    tree = _stored_tree(engine, batch, row.root)
+    lookup = _LOOKUP_BY_DIGEST if digest is not None else _LOOKUP_BY_CREDENTIAL
+    with reading(engine, conn) as proving:
+        row = proving.execute(lookup, {"key": digest or credential_id}).first()
+        if row is None:
+            return None
+        if row.batch_id is None:
+            return ProofStatus(row.digest, "pending", row.credential_id, None)
+        if row.state != BatchState.CONFIRMED:
+            return ProofStatus(row.digest, row.state, row.credential_id, row.batch_id)
+        batch = StoredBatch(
+            row.batch_id, row.issuer_id, row.first_seq, row.tree_size, row.tile_height, row.root
+        )
+        proof = stored_tree(engine, batch).inclusion_proof(row.seq - row.first_seq)
     bundle = ProofBundle(
         digest=bytes.fromhex(row.digest),
-        proof=tree.inclusion_proof(row.seq - row.first_seq),
+        proof=proof,
         anchor=AnchorInfo(
             chain_id=row.chain_id,
             contract=row.contract,
@@ -361,10 +279,13 @@ def proof_status(
             target=row.target,
             hash_algorithm_id=row.hash_algorithm_id,
             ledger=row.ledger_contract,
+            contract_version=recorded_version(row.contract_version),
         ),
         credential_id=row.credential_id,
     )
-    return ProofStatus(row.digest, row.state, row.credential_id, row.batch_id, bundle)
+    return ProofStatus(
+        row.digest, row.state, row.credential_id, row.batch_id, bundle, row.issuer_id
+    )
 
 
 def batch_digests(engine: Engine, batch_id: int) -> Iterable[bytes]:

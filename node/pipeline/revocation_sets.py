@@ -9,6 +9,9 @@ from the batches confirmed since, at each use: one small query when nothing chan
 step is checked against the root the index says was committed, so a set that does not
 hash to it is never served or built on.
 
+A serving node warms them up at start (`CommittedSets.warm_up`, a daemon thread), so that
+the first proof does not wait for the build unless it comes before the build is done.
+
 Proofs are made against the last *confirmed* root; sealing a flush works on a copy, to
 which the commitments sealed but not yet confirmed are applied first (they are chained:
 each one's previous root is the one before's new root).
@@ -16,13 +19,16 @@ each one's previous root is the one before's new root).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from mcledger.anchoring.revocation_proof import EMPTY, RevocationProof, RevocationRecord
 from mcledger.anchoring.revocation_set import RevocationSet
@@ -33,6 +39,8 @@ from mcledger.node.index.models import (
     revocation_batch_t,
     revocation_t,
 )
+
+log = logging.getLogger("mcledger.revocation_sets")
 
 _BATCH_COLUMNS = (
     revocation_batch_t.c.id,
@@ -93,6 +101,7 @@ class _Held:
         self.lock = threading.Lock()
         self.revocations: RevocationSet | None = None  # None: not built yet
         self.head = NEVER_COMMITTED
+        self.checked_at = float("-inf")  # time.monotonic() of the last look at the index
 
 
 class CommittedSets:
@@ -115,13 +124,32 @@ class CommittedSets:
             self._bring_up_to_date(issuer_id, held)
             return held.head
 
-    def prove(self, issuer_id: str, digest: bytes) -> tuple[RevocationProof, Commitment]:
+    def prove(
+        self,
+        issuer_id: str,
+        digest: bytes,
+        *,
+        conn: Connection | None = None,
+        checked_within: float = 0.0,
+    ) -> tuple[RevocationProof, Commitment]:
         """The proof that ``digest`` is or is not in the issuer's set, and the commitment
-        whose root it leads to."""
+        whose root it leads to; the index is read on ``conn`` when given. With
+        ``checked_within`` (seconds), a set the index was checked for that recently is used
+        as it is: a proof may then lead to the root before a commitment confirmed in those
+        seconds, which a verifier reads back to (a stale proof, docs/formats.md)."""
         held = self._of(issuer_id)
         with held.lock:
-            revocations = self._bring_up_to_date(issuer_id, held)
+            revocations = held.revocations
+            if revocations is None or time.monotonic() - held.checked_at > checked_within:
+                revocations = self._bring_up_to_date(issuer_id, held, conn)
             return revocations.prove(digest), held.head
+
+    def is_built(self, issuer_id: str) -> bool:
+        """Whether this process holds the issuer's set already (a proof then costs one small
+        query, not a build from every committed row)."""
+        with self._lock:
+            held = self._held.get(issuer_id)
+        return held is not None and held.revocations is not None
 
     def working_copy(self, conn: Connection, issuer_id: str) -> RevocationSet:
         """A copy of the issuer's set with its sealed, unconfirmed commitments applied (read
@@ -134,10 +162,51 @@ class CommittedSets:
             _apply(conn, revocations, batch)
         return revocations
 
+    # -- warming up ----------------------------------------------------------------------
+    def warm_up(self) -> threading.Thread:
+        """Build the set of every issuer that has a confirmed commitment, in a daemon
+        thread, so that the first proof after start does not pay for it (seconds at 10^6
+        revocations). A proof asked for meanwhile waits on the issuer's lock for the one
+        copy being built; a set that fails to build is logged and built again at next use."""
+        thread = threading.Thread(target=self._warm, name="revocation-sets-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self) -> None:
+        # A warm-up only saves time: whatever fails here is built (and reported) at first use.
+        try:
+            with self.engine.connect() as conn:
+                issuers = sorted(
+                    conn.execute(
+                        select(revocation_batch_t.c.issuer_id)
+                        .where(
+                            revocation_batch_t.c.kind == RevocationKind.COMMIT,
+                            revocation_batch_t.c.state == BatchState.CONFIRMED,
+                        )
+                        .distinct()
+                    ).scalars()
+                )
+        except Exception:
+            log.exception("cannot list the issuers to warm up the revocation sets of")
+            return
+        for issuer_id in issuers:
+            started = time.monotonic()
+            try:
+                self.head(issuer_id)  # builds the set under the issuer's lock
+            except Exception:
+                log.exception("warming up the revocation set of %s failed", issuer_id)
+                continue
+            took = time.monotonic() - started
+            log.info("revocation set of %s built in %.2f s", issuer_id, took)
+
     # -- keeping up ----------------------------------------------------------------------
-    def _bring_up_to_date(self, issuer_id: str, held: _Held) -> RevocationSet:
-        """The held set with every commitment confirmed since applied; built on first use."""
-        with self.engine.connect() as conn:
+    def _bring_up_to_date(
+        self, issuer_id: str, held: _Held, on: Connection | None = None
+    ) -> RevocationSet:
+        """The held set with every commitment confirmed since applied; built on first use.
+        Read on ``on`` when given (a proof's one connection), else on a connection of its own."""
+        checked_at = time.monotonic()
+        with contextlib.nullcontext(on) if on is not None else self.engine.connect() as conn:
             after = held.head.batch_id or 0
             newly: list[Any] = []
             for batch in _commit_batches(conn, issuer_id, after):
@@ -155,21 +224,24 @@ class CommittedSets:
                 raise
         if newly:
             held.head = Commitment.of(newly[-1])
+        held.checked_at = checked_at
         return held.revocations
 
 
-def _commit_batches(conn: Connection, issuer_id: str, after: int) -> list[Any]:
-    return list(
-        conn.execute(
-            select(*_BATCH_COLUMNS)
-            .where(
-                revocation_batch_t.c.issuer_id == issuer_id,
-                revocation_batch_t.c.kind == RevocationKind.COMMIT,
-                revocation_batch_t.c.id > after,
-            )
-            .order_by(revocation_batch_t.c.id)
-        ).all()
+# Built once: it runs at every proof, and a statement built per call costs its cache key.
+_COMMIT_BATCHES_AFTER = (
+    select(*_BATCH_COLUMNS)
+    .where(
+        revocation_batch_t.c.issuer_id == bindparam("issuer_id"),
+        revocation_batch_t.c.kind == RevocationKind.COMMIT,
+        revocation_batch_t.c.id > bindparam("after"),
     )
+    .order_by(revocation_batch_t.c.id)
+)
+
+
+def _commit_batches(conn: Connection, issuer_id: str, after: int) -> list[Any]:
+    return list(conn.execute(_COMMIT_BATCHES_AFTER, {"issuer_id": issuer_id, "after": after}))
 
 
 def _build(conn: Connection, issuer_id: str, batches: list[Any]) -> RevocationSet:

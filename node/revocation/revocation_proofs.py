@@ -9,9 +9,10 @@ node for nothing: a node that served a wrong proof would be caught by the root.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 
 from mcledger.anchoring.bundle import ProofBundle, RevocationMember
 from mcledger.anchoring.revocation_proof import RevocationProof
@@ -20,6 +21,9 @@ from mcledger.node.index.models import issuer_t, revocation_t, submission_t
 from mcledger.node.pipeline.revocation_sets import Commitment, CommittedSets, committed_sets
 
 ZERO_DIGEST = "00" * 32
+_ISSUER_BY_ADDRESS = select(issuer_t.c.id).where(
+    func.lower(issuer_t.c.chain_address) == bindparam("address")
+)
 
 
 class ZeroDigestError(NodeError):
@@ -89,23 +93,33 @@ def revocation_standing(
 
 
 def with_revocation(
-    engine: Engine, bundle: ProofBundle, *, sets: CommittedSets | None = None
+    engine: Engine,
+    bundle: ProofBundle,
+    *,
+    sets: CommittedSets | None = None,
+    conn: Connection | None = None,
+    issuer_id: str | None = None,
+    checked_within: float = 0.0,
 ) -> ProofBundle:
     """``bundle`` with its ``revocation`` member once its issuer has committed a revocation
     set on the bundle's ledger (until then the bundle is written as before: the verifier
-    reads the issuer's root, zero, itself)."""
+    reads the issuer's root, zero, itself). Reads on ``conn`` when given (a proof's one
+    connection), else on a connection of ``engine``; ``issuer_id``: the bundle's issuer,
+    when the caller knows it (else found by the bundle's issuer address); ``checked_within``:
+    see `CommittedSets.prove`."""
     if bundle.digest.hex() == ZERO_DIGEST:  # no set holds it: nothing to prove
         return bundle
     sets = sets or committed_sets(engine)
-    with engine.connect() as conn:
-        issuer_id = conn.execute(
-            select(issuer_t.c.id).where(
-                func.lower(issuer_t.c.chain_address) == bundle.anchor.issuer.lower()
-            )
-        ).scalar_one_or_none()
-    if issuer_id is None:
-        return bundle
-    proof, head = sets.prove(issuer_id, bundle.digest)
+    with contextlib.nullcontext(conn) if conn is not None else engine.connect() as reading:
+        if issuer_id is None:
+            issuer_id = reading.execute(
+                _ISSUER_BY_ADDRESS, {"address": bundle.anchor.issuer.lower()}
+            ).scalar_one_or_none()
+        if issuer_id is None:
+            return bundle
+        proof, head = sets.prove(
+            issuer_id, bundle.digest, conn=reading, checked_within=checked_within
+        )
     ledger = (bundle.anchor.ledger or bundle.anchor.contract).lower()
     if head.batch_id is None or str(head.contract or "").lower() != ledger:
         return bundle

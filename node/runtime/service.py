@@ -100,12 +100,14 @@ class Node:
         self.engine.dispose()
 
 
-def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
-    """Open the index and the chain; in development mode also deploy and register."""
+def open_node(settings: Settings, *, start_dev_chain: bool = False, prepare: bool = True) -> Node:
+    """Open the index and the chain; in development mode also deploy and register.
+    ``prepare=False``: another process of this node has done that (and recorded the local
+    issuer), as for `serve --workers`' HTTP workers; only open what is there."""
     engine = open_engine(settings)
     chain = open_chain(settings, start_dev_chain=start_dev_chain)
     try:
-        if settings.dev:
+        if settings.dev and prepare:
             ledger = ensure_dev_ready(chain)
         elif chain.ledger is None:
             raise ChainSetupError(
@@ -118,8 +120,9 @@ def open_node(settings: Settings, *, start_dev_chain: bool = False) -> Node:
         issuer = chain.issuer_account()
         signing_key = chain.signing_key()
         did = settings.issuer_did or signing_key.did
-        ensure_issuer(engine, settings.issuer_id, chain_address=issuer.address, did=did)
-        ensure_signing_identity(engine, settings.issuer_id, did, dev=settings.dev)
+        if prepare:
+            ensure_issuer(engine, settings.issuer_id, chain_address=issuer.address, did=did)
+            ensure_signing_identity(engine, settings.issuer_id, did, dev=settings.dev)
         credentials = CredentialIssuer(
             engine,
             settings.issuer_id,

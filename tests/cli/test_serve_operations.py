@@ -44,6 +44,7 @@ def test_json_logs_and_metrics_of_a_running_node(anvil: AnvilProcess, tmp_path: 
         "MCLEDGER_RPC_URL": anvil.rpc_url,
         "MCLEDGER_PORT": str(port),
         "MCLEDGER_LOG_FORMAT": "json",
+        "MCLEDGER_ACCESS_LOG": "all",
         "PYTHONPATH": str(REPO),
     }
     stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"

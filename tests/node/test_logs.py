@@ -50,7 +50,7 @@ def json_lines() -> Iterator[Lines]:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Any]:
     engine = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
-    app = create_app(Settings(data_dir=tmp_path), engine)
+    app = create_app(Settings(data_dir=tmp_path, access_log="all"), engine)
 
     @app.get("/boom")
     def boom() -> None:

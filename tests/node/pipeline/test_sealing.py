@@ -17,7 +17,7 @@ from mcledger.node.errors import NodeError
 from mcledger.node.index.models import BatchState, batch_t, issuer_t, submission_t, tree_tile_t
 from mcledger.node.index.sequence import insert_submissions, lock_counter, set_next_seq
 from mcledger.node.issuing.issuers import ensure_issuer
-from mcledger.node.pipeline import batches
+from mcledger.node.pipeline import batches, tree_reads
 from mcledger.node.pipeline.batches import pending_count, proof_status, seal_batch
 from mcledger.node.pipeline.submissions import submit_digests
 
@@ -26,7 +26,7 @@ from mcledger.node.pipeline.submissions import submit_digests
 def engine(index_engine: Engine) -> Engine:
     ensure_issuer(index_engine, "uni", chain_address="0x" + "11" * 20)
     ensure_issuer(index_engine, "other", chain_address="0x" + "22" * 20)
-    batches._cached_tile.cache_clear()
+    tree_reads.clear_caches()
     return index_engine
 
 
