@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import socket
 import sys
@@ -201,10 +202,16 @@ def node_app(settings: Settings, node: Node, anchoring: Any) -> Any:
     `POST /v1/batches` and the next run time."""
     from mcledger.node.api import create_app
 
-    return create_app(
+    app = create_app(
         settings,
         node.engine,
         anchoring=anchoring,
         chain_ready=node.chain.client.is_reachable,
         credentials=node.credentials,
     )
+    # What start-up made (modules, schemas, the app) lives as long as the process: kept out
+    # of the collector's way, a full collection under load walks only what requests made
+    # (a pass over everything took 130 ms, a p99 spike in the intake benchmark).
+    gc.collect()
+    gc.freeze()
+    return app
