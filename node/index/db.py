@@ -6,8 +6,11 @@ newest revision before anything else touches the database.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from mcledger.node.errors import NodeError
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_FILE = "index.sqlite3"
@@ -93,3 +98,21 @@ def open_index(url: str) -> Engine:
     engine = make_engine(url)
     migrate(engine)
     return engine
+
+
+class PerEngine(Generic[T]):
+    """One ``make(engine)`` a process for each engine, made at first use and dropped with the
+    engine: what every app and job on one index shares (its intake writer, its revocation
+    sets)."""
+
+    def __init__(self, make: Callable[[Engine], T]) -> None:
+        self._make = make
+        self._made: weakref.WeakKeyDictionary[Engine, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, engine: Engine) -> T:
+        with self._lock:
+            found = self._made.get(engine)
+            if found is None:
+                found = self._made[engine] = self._make(engine)
+            return found

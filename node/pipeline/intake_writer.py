@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
+from mcledger.node.index.db import PerEngine
 from mcledger.node.index.models import utcnow
 from mcledger.node.index.oplog import record_operations
 from mcledger.node.index.sequence import set_next_seq
@@ -252,14 +253,5 @@ def _record_alone(conn: Connection, request: _Request, next_seq: dict[str, int])
     return states, created
 
 
-_WRITERS: weakref.WeakKeyDictionary[Engine, IntakeWriter] = weakref.WeakKeyDictionary()
-_WRITERS_LOCK = threading.Lock()
-
-
-def intake_writer(engine: Engine) -> IntakeWriter:
-    """The process's one writer for ``engine`` (every app on that index shares it)."""
-    with _WRITERS_LOCK:
-        found = _WRITERS.get(engine)
-        if found is None:
-            found = _WRITERS[engine] = IntakeWriter(engine)
-        return found
+intake_writer = PerEngine(IntakeWriter)
+"""The process's one writer for an engine (every app on that index shares it)."""

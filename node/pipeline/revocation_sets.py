@@ -23,7 +23,6 @@ import contextlib
 import logging
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, select
 from mcledger.anchoring.revocation_proof import EMPTY, RevocationProof, RevocationRecord
 from mcledger.anchoring.revocation_set import RevocationSet
 from mcledger.node.errors import NodeError
+from mcledger.node.index.db import PerEngine
 from mcledger.node.index.models import (
     BatchState,
     RevocationKind,
@@ -296,14 +296,5 @@ def _check(revocations: RevocationSet, batch: Any, issuer_id: str | None) -> Non
         )
 
 
-_SETS: weakref.WeakKeyDictionary[Engine, CommittedSets] = weakref.WeakKeyDictionary()
-_SETS_LOCK = threading.Lock()
-
-
-def committed_sets(engine: Engine) -> CommittedSets:
-    """The process's one `CommittedSets` for ``engine`` (the flush and the API share it)."""
-    with _SETS_LOCK:
-        found = _SETS.get(engine)
-        if found is None:
-            found = _SETS[engine] = CommittedSets(engine)
-        return found
+committed_sets = PerEngine(CommittedSets)
+"""The process's one `CommittedSets` for an engine (the flush and the API share it)."""
