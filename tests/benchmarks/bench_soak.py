@@ -66,7 +66,7 @@ from mcledger.anchoring.anvil import start_anvil
 from mcledger.node.credentials.annex import EXAMPLE_ACHIEVEMENT, EXAMPLE_AWARD
 
 POSTGRES = os.environ.get("MCLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-CONNECTIONS = 48
+CONNECTIONS = 1024  # at most this many requests in flight
 IDLE_REOPEN = 3.0  # seconds: uvicorn closes keep-alive connections idle for 5 s
 WARM_UP_DIGESTS = 20_000
 WARM_UP_CREDENTIALS = 200
@@ -103,32 +103,38 @@ class Route:
 
 
 class Pool:
-    """Keep-alive connections to the node; a connection idle too long is opened again."""
+    """Keep-alive connections to the node, as many as the requests in flight (up to
+    ``limit``): a request never waits for a connection behind slow ones, so a latency is
+    the node's. A connection idle too long is opened again."""
 
-    def __init__(self, port: int, size: int) -> None:
-        self.port, self.size = port, size
-        self.free: asyncio.Queue[tuple[RawConnection | None, float]] = asyncio.Queue()
-        for _ in range(size):
-            self.free.put_nowait((None, 0.0))
+    def __init__(self, port: int, limit: int) -> None:
+        self.port, self.limit = port, limit
+        self.idle: list[tuple[RawConnection, float]] = []
+        self.opened = 0
+        self.slots = asyncio.Semaphore(limit)
 
     async def request(self, method: str, path: str, body: bytes | None, token: str) -> Any:
-        conn, last = await self.free.get()
-        try:
-            if conn is None or time.monotonic() - last > IDLE_REOPEN:
-                if conn is not None:
+        async with self.slots:
+            conn = None
+            while self.idle and conn is None:
+                conn, last = self.idle.pop()
+                if time.monotonic() - last > IDLE_REOPEN:
                     await conn.close()
+                    conn = None
+            if conn is None:
                 conn = await RawConnection.open("127.0.0.1", self.port)
-            answer = await conn.request(method, path, body, token)
-        except BaseException:
-            if conn is not None:
+                self.opened += 1
+            try:
+                answer = await conn.request(method, path, body, token)
+            except BaseException:
                 await conn.close()
-            self.free.put_nowait((None, 0.0))
-            raise
-        self.free.put_nowait((conn, time.monotonic()))
-        return answer
+                raise
+            self.idle.append((conn, time.monotonic()))
+            return answer
 
 
-async def drive(routes: list[Route], port: int, token: str, seconds: float) -> None:
+async def drive(routes: list[Route], port: int, token: str, seconds: float) -> int:
+    """Send every route's requests on schedule for ``seconds``; the connections opened."""
     pool = Pool(port, CONNECTIONS)
     tasks: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
@@ -166,6 +172,7 @@ async def drive(routes: list[Route], port: int, token: str, seconds: float) -> N
     await asyncio.gather(*(schedule(r) for r in routes))
     while tasks:
         await asyncio.gather(*list(tasks))
+    return pool.opened
 
 
 # -- the node's memory ---------------------------------------------------------------------
@@ -395,12 +402,13 @@ def soak(minutes: float, db: str, workers: int, scale: float, table: Table) -> b
         print(f"soak: {minutes:g} min on {db}, {workers} worker(s), cron */{cron}", flush=True)
         started = time.monotonic()
 
-        async def run() -> None:
-            await asyncio.gather(
+        async def run() -> int:
+            opened, _ = await asyncio.gather(
                 drive(routes, node.port, token, seconds), sample_rss(node.pid, seconds, samples)
             )
+            return int(opened)
 
-        asyncio.run(run())
+        opened = asyncio.run(run())
         took = time.monotonic() - started
         node.cli("anchor")  # the rest: pending digests sealed and anchored, revocations sent
         count = count_on_chain(node, anvil.rpc_url, address)
@@ -411,6 +419,7 @@ def soak(minutes: float, db: str, workers: int, scale: float, table: Table) -> b
                 reply = client.get(f"/v1/proofs/{digest}")
                 if reply.status_code != 200 or reply.json()["root"] not in count.roots:
                     bad_proofs += 1
+    table.add("connections the load generator opened", f"{opened:,}", "one per request in flight")
     return report(table, routes, samples, took, accepted, count, bad_proofs, len(sampled))
 
 
