@@ -66,10 +66,10 @@ OPEN_LOOP_CONNECTIONS = 64  # enough idle connections that a send never waits fo
 
 
 async def _open_loop(
-    port: int, bodies: Sequence[bytes], rate: float, token: str
+    port: int, requests: Sequence[Request], rate: float, token: str | None
 ) -> tuple[float, list[float], Counter[int]]:
-    """Send ``bodies`` as POST /v1/digests at ``rate`` a second, each at its scheduled time
-    on an idle connection; latencies from the scheduled time to the whole answer."""
+    """Send ``requests`` at ``rate`` a second, each at its scheduled time on an idle
+    connection; latencies from the scheduled time to the whole answer."""
     idle: asyncio.Queue[RawConnection] = asyncio.Queue()
     for _ in range(OPEN_LOOP_CONNECTIONS):
         idle.put_nowait(await RawConnection.open("127.0.0.1", port))
@@ -78,20 +78,20 @@ async def _open_loop(
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
 
-    async def send(scheduled: float, body: bytes) -> None:
+    async def send(scheduled: float, request: Request) -> None:
         conn = await idle.get()
-        status, _answer = await conn.request("POST", "/v1/digests", body, token)
+        status, _answer = await conn.request(*request, token)
         latencies.append(loop.time() - scheduled)
         statuses[status] += 1
         idle.put_nowait(conn)
 
     tasks = []
-    for i, body in enumerate(bodies):
+    for i, request in enumerate(requests):
         scheduled = start + i / rate
         delay = scheduled - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(send(scheduled, body)))
+        tasks.append(asyncio.create_task(send(scheduled, request)))
     await asyncio.gather(*tasks)
     seconds = loop.time() - start
     while not idle.empty():
@@ -99,12 +99,14 @@ async def _open_loop(
     return seconds, latencies, statuses
 
 
-def run_open_loop(node: NodeProcess, bodies: Sequence[bytes], rate: float, token: str) -> Load:
-    """``_open_loop`` with the CPU both sides used."""
+def run_open_loop(
+    node: NodeProcess, requests: Sequence[Request], rate: float, token: str | None = None
+) -> Load:
+    """``_open_loop`` with the CPU both sides used (the server's: its first process)."""
     server_before, client_before = cpu_seconds(node.pid), time.process_time()
-    seconds, latencies, statuses = asyncio.run(_open_loop(node.port, bodies, rate, token))
+    seconds, latencies, statuses = asyncio.run(_open_loop(node.port, requests, rate, token))
     return Load(
-        len(bodies),
+        len(requests),
         seconds,
         latencies,
         statuses,
@@ -135,7 +137,7 @@ def intake_figures(
     # busy with what 500,000 rows left behind (SQLite's WAL checkpoints, PostgreSQL's
     # autovacuum), which would measure that rather than intake.
     singles = make_digests(rng, int(args.rate * args.seconds))
-    bodies = [digests_body([d]) for d in singles]
+    bodies: list[Request] = [("POST", "/v1/digests", digests_body([d])) for d in singles]
     run_open_loop(node, bodies[: int(args.rate)], args.rate, token)  # warm: one second
     load = run_open_loop(node, bodies[int(args.rate) :], args.rate, token)
     assert load.statuses == Counter({202: load.requests}), load.statuses
