@@ -32,7 +32,6 @@ import os
 import random
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,9 +50,9 @@ from tests.benchmarks.bench_node import (
     Request,
     Table,
     code_version,
-    cpu_seconds,
     digests_body,
     make_digests,
+    measured_load,
     run_load,
     server_stack,
 )
@@ -103,16 +102,7 @@ def run_open_loop(
     node: NodeProcess, requests: Sequence[Request], rate: float, token: str | None = None
 ) -> Load:
     """``_open_loop`` with the CPU both sides used (the server's: its first process)."""
-    server_before, client_before = cpu_seconds(node.pid), time.process_time()
-    seconds, latencies, statuses = asyncio.run(_open_loop(node.port, requests, rate, token))
-    return Load(
-        len(requests),
-        seconds,
-        latencies,
-        statuses,
-        (time.process_time() - client_before) / seconds,
-        (cpu_seconds(node.pid) - server_before) / seconds,
-    )
+    return measured_load(node, len(requests), _open_loop(node.port, requests, rate, token))
 
 
 def _ms(seconds: float) -> str:

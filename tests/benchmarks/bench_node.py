@@ -52,7 +52,7 @@ import tempfile
 import time
 import types
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,12 +216,20 @@ def run_load(
     token: str | None = None,
     keep: Callable[[int, bytes], None] | None = None,
 ) -> Load:
+    return measured_load(node, len(requests), _drive(node.port, requests, concurrency, token, keep))
+
+
+def measured_load(
+    node: NodeProcess,
+    count: int,
+    drive: Coroutine[Any, Any, tuple[float, list[float], Counter[int]]],
+) -> Load:
+    """Run ``drive`` (it sends ``count`` requests) and say what it measured, with the CPU
+    both sides used (the server's: its first process)."""
     server_before, client_before = cpu_seconds(node.pid), time.process_time()
-    seconds, latencies, statuses = asyncio.run(
-        _drive(node.port, requests, concurrency, token, keep)
-    )
+    seconds, latencies, statuses = asyncio.run(drive)
     return Load(
-        len(requests),
+        count,
         seconds,
         latencies,
         statuses,
