@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from mcledger.anchoring.bundle import format_time
 from mcledger.node.api.deps import Context, NodeContext
@@ -18,7 +19,7 @@ from mcledger.node.api.schemas import PROOF_BUNDLE_EXAMPLE, ProofPending
 from mcledger.node.pipeline.batches import ProofStatus, proof_status
 from mcledger.node.pipeline.revocation_sets import committed_sets
 from mcledger.node.pipeline.submissions import digest_problem
-from mcledger.node.pipeline.tree_reads import proof_connection
+from mcledger.node.pipeline.tree_reads import with_proof_connection
 from mcledger.node.revocation.revocation_proofs import with_revocation
 
 router = APIRouter(tags=["proofs"])
@@ -68,21 +69,29 @@ async def _prove(context: NodeContext, **key: str) -> ProofStatus | None:
     goes to the pool only while this process has not built the issuer's revocation set
     (the first build reads every committed revocation)."""
     engine = context.engine
-    with proof_connection(engine) as conn:
+
+    def prove(conn: Connection) -> tuple[ProofStatus | None, bool]:
         status = proof_status(engine, conn=conn, **key)
         if status is None or status.bundle is None:
-            return status
+            return status, True
         issuer_id = status.issuer_id
-        if issuer_id is not None and committed_sets(engine).is_built(issuer_id):
-            bundle = with_revocation(
-                engine,
-                status.bundle,
-                conn=conn,
-                issuer_id=issuer_id,
-                checked_within=REVOCATIONS_CHECKED_WITHIN,
-            )
-            return replace(status, bundle=bundle)
-    bundle = await run_in_threadpool(with_revocation, engine, status.bundle, issuer_id=issuer_id)
+        if issuer_id is None or not committed_sets(engine).is_built(issuer_id):
+            return status, False
+        bundle = with_revocation(
+            engine,
+            status.bundle,
+            conn=conn,
+            issuer_id=issuer_id,
+            checked_within=REVOCATIONS_CHECKED_WITHIN,
+        )
+        return replace(status, bundle=bundle), True
+
+    status, done = with_proof_connection(engine, prove)
+    if done or status is None or status.bundle is None:
+        return status
+    bundle = await run_in_threadpool(
+        with_revocation, engine, status.bundle, issuer_id=status.issuer_id
+    )
     return replace(status, bundle=bundle)
 
 

@@ -8,27 +8,37 @@ after sealing (the batch's state, its transaction, block and time, which a reorg
 broadcast rewrites) is not here: the proof reads it with the digest's row every time.
 
 A proof reads everything on one connection (``reading``): an uncached tile is read on the
-connection the proof's lookup used, not on a second one from the pool (on PostgreSQL each
-checkout is a round trip for the pre-ping, and a request holding one connection while it
-waits for another can exhaust the pool).
+connection the proof's lookup used, not on a second one from the pool (a request holding one
+connection while it waits for another can exhaust the pool).
+
+On PostgreSQL proofs read on a pool of their own (``proof_connection``): in autocommit mode
+and without the pre-ping the index's engine does at each checkout, a round trip that was two
+thirds of a worker's time in the proof benchmark (py-spy). A connection the server dropped
+(a restart, an idle timeout) is found by the proof's own query instead; `with_proof_connection`
+then makes the read again once on a fresh connection (SQLAlchemy has by then invalidated
+every connection of the pool that was older).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, select, text
+from sqlalchemy.exc import DBAPIError
 
 from mcledger.anchoring.tiles import TreeMeta
 from mcledger.anchoring.tree import StoredTree, leaf_tile
 from mcledger.node.errors import NodeError
+from mcledger.node.index.db import PerEngine
 from mcledger.node.index.models import tree_tile_t
+
+T = TypeVar("T")
 
 # PostgreSQL hands a range's digests over as one bytea (string_agg): 2**20 of them are
 # 32 MiB, far below its 1 GiB limit, and few round trips.
@@ -107,18 +117,48 @@ _READING: ContextVar[Connection | None] = ContextVar("mcledger_proof_connection"
 
 
 def proof_connection(engine: Engine) -> Connection:
-    """A connection of ``engine``'s pool for reading proofs. On PostgreSQL in autocommit
-    mode, since a proof only reads (rows that do not change, or that it reads once): that
-    saves the BEGIN and the ROLLBACK, two of a proof's few round trips. SQLite's driver
-    begins no transaction for reads anyway (and would pay a PRAGMA to switch back)."""
-    return _for_proofs(engine).connect()
+    """A connection for reading proofs from ``engine``'s index. On PostgreSQL one of a pool of
+    its own, in autocommit mode (a proof only reads, rows that do not change or that it reads
+    once: no BEGIN, no ROLLBACK) and with no pre-ping (see the module's text); SQLite's
+    driver begins no transaction for reads anyway, and a checkout there costs nothing."""
+    return proof_engine(engine).connect()
 
 
-@functools.lru_cache(maxsize=64)
-def _for_proofs(engine: Engine) -> Engine:
+def with_proof_connection(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``read(conn)`` on a `proof_connection`; once more on a new one if the first turned
+    out to be lost (only reads: repeating one is harmless)."""
+    try:
+        with proof_connection(engine) as conn:
+            return read(conn)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with proof_connection(engine) as conn:
+        return read(conn)
+
+
+def _proof_engine(engine: Engine) -> Engine:
+    # Sized for a process's proofs: those of the event loop one at a time, a few from
+    # threads (the CLI, audits). Disposed with the index's engine.
+    proofs = create_engine(
+        engine.url,
+        pool_pre_ping=False,
+        pool_size=2,
+        max_overflow=8,
+        isolation_level="AUTOCOMMIT",
+    )
+    event.listen(engine, "engine_disposed", lambda _engine: proofs.dispose())
+    return proofs
+
+
+_proof_engines = PerEngine(_proof_engine)
+
+
+def proof_engine(engine: Engine) -> Engine:
+    """The engine whose pool proofs read on: ``engine`` itself on SQLite."""
     if engine.dialect.name != "postgresql":
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")  # shares engine's pool
+    return _proof_engines(engine)
 
 
 @contextlib.contextmanager
@@ -140,8 +180,8 @@ def cached_tile(engine: Engine, batch: StoredBatch, level: int, index: int) -> b
     """Tile (level, index) of ``batch``, from this process's LRU or else read (level 0:
     rebuilt from its digests) on the connection `reading` set, or a connection of its own."""
     conn = _READING.get()
-    if conn is None or conn.engine.pool is not engine.pool:  # (an option engine shares it)
-        with engine.connect() as own:
+    if conn is None or conn.engine.pool is not proof_engine(engine).pool:
+        with proof_connection(engine) as own:
             return _load_tile(own, batch, level, index)
     return _load_tile(conn, batch, level, index)
 

@@ -10,13 +10,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, delete, event, update
+from sqlalchemy import Connection, Engine, delete, event, text, update
 
 from mcledger.anchoring.merkle import verify_inclusion
 from mcledger.node.index.models import BatchState, batch_t, issuer_t, submission_t, tree_tile_t
 from mcledger.node.issuing.issuers import ensure_issuer
 from mcledger.node.pipeline import tree_reads
-from mcledger.node.pipeline.batches import proof_status, seal_batch
+from mcledger.node.pipeline.batches import ProofStatus, proof_status, seal_batch
 from mcledger.node.pipeline.submissions import submit_digests
 
 
@@ -55,8 +55,9 @@ def _anchor(engine: Engine, batch_id: int, state: BatchState, tx: str, block: in
 
 
 def _checkouts(engine: Engine) -> list[int]:
+    """Checkouts of the pool proofs read on (on PostgreSQL one of their own)."""
     seen: list[int] = []
-    event.listen(engine, "checkout", lambda *_: seen.append(1))
+    event.listen(tree_reads.proof_engine(engine).pool, "checkout", lambda *_: seen.append(1))
     return seen
 
 
@@ -75,6 +76,29 @@ def test_a_proof_reads_on_one_connection_and_cached_tiles_serve_the_next(
     assert again is not None and again.bundle is not None
     assert tree_reads.cached_tile.cache_info().misses == reads  # no tile read again
     verify_inclusion(bytes.fromhex(digests[301]), again.bundle.proof, root=root)
+
+
+def test_a_proof_connection_the_server_dropped_is_replaced_and_the_read_made_again(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    digests, batch_id, root = _sealed(engine, 20)
+    _anchor(engine, batch_id, BatchState.CONFIRMED, "0x" + "aa" * 32, 10)
+    with tree_reads.proof_connection(engine) as conn:  # the pooled one the next proof gets
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with engine.begin() as admin:  # what a server restart does to it
+        assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+    calls: list[int] = []
+
+    def prove(conn: Connection) -> ProofStatus | None:
+        calls.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        return proof_status(engine, digest=digests[3], conn=conn)
+
+    status = tree_reads.with_proof_connection(engine, prove)
+    assert len(calls) == 1 and calls[0] != pid  # the dead one failed before its first row
+    assert status is not None and status.bundle is not None
+    verify_inclusion(bytes.fromhex(digests[3]), status.bundle.proof, root=root)
 
 
 def test_a_reorged_and_resent_anchor_is_never_served_from_a_cache(engine: Engine) -> None:
