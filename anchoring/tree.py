@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mcledger.anchoring.errors import MerkleError
@@ -195,23 +195,7 @@ class StoredTree:
         return self._node(level, index)
 
     def _node_reader(self) -> NodeReader:
-        """An unchecked ``node`` for proof construction, which names only nodes that exist.
-
-        Hot (about 20 calls a proof), hence a closure over a per-level table of
-        (tile level, row offset in the tile, index shift to the tile, index mask).
-        """
-        h, starts, tile = self._layout.tile_height, self._layout.row_starts, self._tile
-        spots = tuple(
-            (level // h, starts[level % h], h - level % h, (1 << (h - level % h)) - 1)
-            for level in range(self._layout.height + 1)
-        )
-
-        def node(level: int, index: int) -> bytes:
-            tile_level, start, shift, mask = spots[level]
-            start += (index & mask) * HASH_SIZE
-            return tile(tile_level, index >> shift)[start : start + HASH_SIZE]
-
-        return node
+        return tile_node_reader(self._layout, self._tile)
 
     def inclusion_proof(self, index: int) -> InclusionProof:
         """The audit path of leaf ``index`` (RFC 9162 §2.1.3.1)."""
@@ -220,3 +204,54 @@ class StoredTree:
     def consistency_proof(self, old_size: int) -> ConsistencyProof:
         """The proof that the first ``old_size`` leaves' tree is a prefix (RFC 9162 §2.1.4.1)."""
         return prove_consistency(self._node, self.size, self.root, old_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _node_spots(tree_size: int, tile_height: int) -> tuple[tuple[int, int, int, int], ...]:
+    """Per tree level: (tile level, row offset in the tile, index shift to the tile, index
+    mask), for a tree of ``tree_size`` leaves in tiles of ``tile_height`` levels."""
+    layout = TileLayout(tree_size, tile_height)
+    h, starts = tile_height, layout.row_starts
+    return tuple(
+        (level // h, starts[level % h], h - level % h, (1 << (h - level % h)) - 1)
+        for level in range(layout.height + 1)
+    )
+
+
+def tile_node_reader(layout: TileLayout, tile: Callable[[int, int], bytes]) -> NodeReader:
+    """An unchecked node reader for proof construction (which names only nodes that exist)
+    over ``tile(tile level, index)``. Hot (about 20 calls a proof): a closure over a
+    per-level table."""
+    spots = _node_spots(layout.tree_size, layout.tile_height)
+
+    def node(level: int, index: int) -> bytes:
+        tile_level, start, shift, mask = spots[level]
+        start += (index & mask) * HASH_SIZE
+        return tile(tile_level, index >> shift)[start : start + HASH_SIZE]
+
+    return node
+
+
+def path_tiles(layout: TileLayout, index: int) -> list[tuple[int, int]]:
+    """The tiles (tile level, index) an inclusion proof of leaf ``index`` reads: one a tile
+    level, the one above the leaf (every node of its audit path lies in them)."""
+    h = layout.tile_height
+    return [(t, index >> (h * (t + 1))) for t in range(layout.tile_levels)]
+
+
+def prove_from_tiles(
+    meta: TreeMeta, index: int, tiles: Mapping[tuple[int, int], bytes]
+) -> InclusionProof:
+    """The inclusion proof of leaf ``index`` from ``tiles``, the leaf's `path_tiles`
+    (MerkleError if one is missing or of the wrong length). Unchecked against the root:
+    the caller verifies the proof."""
+    layout = TileLayout(meta.tree_size, meta.tile_height)
+    if not 0 <= index < meta.tree_size:
+        raise MerkleError(f"no leaf {index} in a tree of {meta.tree_size}")
+    for key in path_tiles(layout, index):
+        data = tiles.get(key)
+        if data is None or len(data) != layout.tile_bytes:
+            found = "missing" if data is None else f"{len(data)} bytes, not {layout.tile_bytes}"
+            raise MerkleError(f"tile {key} of the leaf's path: {found}")
+    node = tile_node_reader(layout, lambda level, k: tiles[level, k])
+    return prove_inclusion(node, meta.tree_size, meta.root, index)

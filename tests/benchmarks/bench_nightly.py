@@ -55,7 +55,7 @@ from sqlalchemy import Engine, event, inspect
 from mcledger.anchoring.anvil import AnvilProcess, start_anvil
 from mcledger.anchoring.merkle import verify_inclusion
 from mcledger.anchoring.tree import MerkleTree
-from mcledger.node.pipeline import batches, tree_reads
+from mcledger.node.pipeline import batches, proof_reads
 from mcledger.node.runtime.service import open_node
 from mcledger.node.settings import load_settings
 from tests.conftest import throwaway_schema
@@ -257,7 +257,7 @@ def run_one(db: str, size: int, anvil: AnvilProcess, *, profile: bool) -> Run:
         try:
             engine = node.engine
             run.seconds["fill (not in the target)"] = fill(engine, packed)
-            tree_reads.clear_caches()
+            proof_reads.clear_caches()
             stages: dict[str, float] = {}
             profiler = cProfile.Profile() if profile else None
             start = time.perf_counter()

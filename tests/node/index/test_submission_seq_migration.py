@@ -17,7 +17,7 @@ from mcledger.anchoring.tiles import MemoryTileStore
 from mcledger.anchoring.tree import MerkleTree, save_tree
 from mcledger.node.index.db import MIGRATIONS_DIR, make_engine, migrate
 from mcledger.node.index.models import batch_t, issuer_t
-from mcledger.node.pipeline import tree_reads
+from mcledger.node.pipeline import proof_reads
 from mcledger.node.pipeline.batches import pending_count, proof_status
 from tests.node.index.revisions import alembic, revision_of
 
@@ -104,7 +104,7 @@ def before_0009(database_url: str):
                 for _ in range(n - (issuer == "uni"))
             ],
         )
-    tree_reads.clear_caches()
+    proof_reads.clear_caches()
     try:
         yield engine, trees
     finally:

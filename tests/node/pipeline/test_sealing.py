@@ -17,7 +17,7 @@ from mcledger.node.errors import NodeError
 from mcledger.node.index.models import BatchState, batch_t, issuer_t, submission_t, tree_tile_t
 from mcledger.node.index.sequence import insert_submissions, lock_counter, set_next_seq
 from mcledger.node.issuing.issuers import ensure_issuer
-from mcledger.node.pipeline import batches, tree_reads
+from mcledger.node.pipeline import batches, proof_reads
 from mcledger.node.pipeline.batches import pending_count, proof_status, seal_batch
 from mcledger.node.pipeline.submissions import submit_digests
 
@@ -26,7 +26,7 @@ from mcledger.node.pipeline.submissions import submit_digests
 def engine(index_engine: Engine) -> Engine:
     ensure_issuer(index_engine, "uni", chain_address="0x" + "11" * 20)
     ensure_issuer(index_engine, "other", chain_address="0x" + "22" * 20)
-    tree_reads.clear_caches()
+    proof_reads.clear_caches()
     return index_engine
 
 
@@ -53,7 +53,7 @@ def _submission_rows(engine: Engine) -> list[tuple[object, ...]]:
 def test_batches_are_ranges_and_sealing_leaves_the_submissions_as_they_were(
     engine: Engine,
 ) -> None:
-    mine = _submit(engine, "uni", 600)  # three level-0 tiles and a level-1 one
+    mine = _submit(engine, "uni", 600)
     theirs = _submit(engine, "other", 3)
     before = _submission_rows(engine)
     first = seal_batch(engine, "uni", max_size=500)
@@ -75,7 +75,9 @@ def test_batches_are_ranges_and_sealing_leaves_the_submissions_as_they_were(
             conn.execute(select(issuer_t.c.id, issuer_t.c.sealed_seq)).all()  # type: ignore[arg-type]
         )
     assert [tuple(r) for r in ranges] == [(first.id, 0, 500), (second.id, 500, 100)]
-    assert levels == {(first.id, 1)}  # no level-0 tile; the 100-leaf tree is one tile
+    # Tiles of 4 levels from level 1 up (a level-0 tile is rebuilt from its 16 digests):
+    # 500 leaves (9 levels) have tile levels 1 and 2, 100 leaves (7) tile level 1.
+    assert levels == {(first.id, 1), (first.id, 2), (second.id, 1)}
     assert counters == {"uni": 600, "other": 0}
     assert pending_count(engine) == 3 and pending_count(engine, "uni") == 0
     theirs_batch = seal_batch(engine, "other")
@@ -127,7 +129,7 @@ def test_a_proof_whose_tile_lost_a_digest_fails_instead_of_lying(engine: Engine)
     _confirm(engine, sealed.id)
     with engine.begin() as conn:
         conn.execute(delete(submission_t).where(submission_t.c.digest == digests[10]))
-    with pytest.raises(NodeError, match="holds 255 digests .* not 256: it is damaged"):
+    with pytest.raises(NodeError, match="holds 15 digests .* not 16: it is damaged"):
         proof_status(engine, digest=digests[11])
     other_tile = proof_status(engine, digest=digests[290])  # tile 1 is whole
     assert other_tile is not None and other_tile.bundle is not None
