@@ -94,14 +94,31 @@ def proof_connection(engine: Engine) -> Connection:
 def with_proof_connection(engine: Engine, read: Callable[[Connection], T]) -> T:
     """``read(conn)`` on a `proof_connection`; once more on a new one if the first turned
     out to be lost (only reads: repeating one is harmless)."""
-    try:
-        with proof_connection(engine) as conn:
+    with proof_connection(engine) as conn:
+        try:
             return read(conn)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
+        except Exception as exc:
+            if not _lost(conn, exc):
+                raise
     with proof_connection(engine) as conn:
         return read(conn)
+
+
+def _lost(conn: Connection, exc: Exception) -> bool:
+    """Whether ``exc`` says the connection is gone; if so, forget it and the pool's idle
+    ones (after a restart every one is). Proofs read through the driver's own cursor
+    (proof_reads), whose errors SQLAlchemy never sees, so its disconnect test is asked
+    here, as its execution would ask it."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated  # SQLAlchemy has invalidated the pool already
+    dialect = conn.dialect
+    if not isinstance(exc, dialect.loaded_dbapi.Error):
+        return False
+    if not dialect.is_disconnect(exc, conn.connection.dbapi_connection, None):
+        return False
+    conn.invalidate(exc)
+    conn.engine.dispose()  # on PostgreSQL the proofs' own pool: SQLite has no disconnects
+    return True
 
 
 def _proof_engine(engine: Engine) -> Engine:
