@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Column, Connection, Dialect
+from sqlalchemy import Column, ColumnClause, Connection, Dialect, bindparam, literal_column, select
 
 from mcledger.anchoring.bundle import AnchorInfo, ProofBundle, recorded_version
 from mcledger.anchoring.errors import InvalidProofError, MerkleError
@@ -35,7 +35,8 @@ from mcledger.anchoring.tiles import TileLayout, TreeMeta
 from mcledger.anchoring.tree import leaf_tile, path_tiles, prove_from_tiles
 from mcledger.node.errors import NodeError
 from mcledger.node.index.models import BatchState, batch_t, issuer_t, submission_t, tree_tile_t
-from mcledger.node.pipeline.tree_reads import read_digests, read_tile
+from mcledger.node.index.sequence import holds_submission
+from mcledger.node.pipeline.tree_reads import checked_digests, read_digests, read_tile
 
 TILE_CACHE_BYTES = 64 << 20  # a process's tiles on SQLite: 64 MiB
 
@@ -93,85 +94,100 @@ class ProofRow:
         )
 
 
-# The row's columns, in ProofRow's order: (SQL, the column whose type converts it).
-_SELECTED: tuple[tuple[str, Column[Any]], ...] = (
-    ("s.digest", submission_t.c.digest),
-    ("s.credential_id", submission_t.c.credential_id),
-    ("s.issuer_id", submission_t.c.issuer_id),
-    ("s.seq", submission_t.c.seq),
-    ("b.id", batch_t.c.id),
-    ("b.first_seq", batch_t.c.first_seq),
-    ("b.state", batch_t.c.state),
-    ("b.tree_size", batch_t.c.tree_size),
-    ("b.root", batch_t.c.root),
-    ("b.tile_height", batch_t.c.tile_height),
-    ("b.chain_id", batch_t.c.chain_id),
-    ("b.contract", batch_t.c.contract),
-    ("b.transaction_hash", batch_t.c.transaction_hash),
-    ("b.block_number", batch_t.c.block_number),
-    ("b.block_hash", batch_t.c.block_hash),
-    ("b.block_time", batch_t.c.block_time),
-    ("b.target", batch_t.c.target),
-    ("b.hash_algorithm_id", batch_t.c.hash_algorithm_id),
-    ("b.ledger_contract", batch_t.c.ledger_contract),
-    ("b.contract_version", batch_t.c.contract_version),
-    ("i.chain_address", issuer_t.c.chain_address),
+# The row's columns, in ProofRow's order.
+_SELECTED: tuple[Column[Any], ...] = (
+    submission_t.c.digest,
+    submission_t.c.credential_id,
+    submission_t.c.issuer_id,
+    submission_t.c.seq,
+    batch_t.c.id,
+    batch_t.c.first_seq,
+    batch_t.c.state,
+    batch_t.c.tree_size,
+    batch_t.c.root,
+    batch_t.c.tile_height,
+    batch_t.c.chain_id,
+    batch_t.c.contract,
+    batch_t.c.transaction_hash,
+    batch_t.c.block_number,
+    batch_t.c.block_hash,
+    batch_t.c.block_time,
+    batch_t.c.target,
+    batch_t.c.hash_algorithm_id,
+    batch_t.c.ledger_contract,
+    batch_t.c.contract_version,
+    issuer_t.c.chain_address,
 )
-_FROM = (
-    f" FROM {submission_t.name} s JOIN {issuer_t.name} i ON i.id = s.issuer_id"
-    # the batch holding the row (node/index/sequence.py): the issuer's last starting at or
-    # before its seq (one probe of uq_batch_first_seq), if its range reaches the seq
-    f" LEFT JOIN {batch_t.name} b ON b.id = (SELECT h.id FROM {batch_t.name} h"
-    " WHERE h.issuer_id = s.issuer_id AND h.first_seq <= s.seq"
-    " ORDER BY h.first_seq DESC LIMIT 1) AND s.seq < b.first_seq + b.tree_size"
+# The row with its issuer and the batch holding it (node/index/sequence.py).
+_FROM = submission_t.join(issuer_t, issuer_t.c.id == submission_t.c.issuer_id).outerjoin(
+    batch_t, holds_submission()
 )
 # PostgreSQL: a confirmed batch's level-0 tile digests and stored path tiles with the row.
 # The leaf's level-0 tile starts at first_seq + ((seq - first_seq) >> H << H); its stored
 # tile at level L (1 <= L <= the tree's height // H) is (L, (seq - first_seq) >> H(L+1)).
-_LEAF_TILE_START = "(b.first_seq + (((s.seq - b.first_seq) >> b.tile_height) << b.tile_height))"
-_POSTGRES_PATH = (
-    f", CASE WHEN b.state = '{BatchState.CONFIRMED}' THEN"
-    " (SELECT string_agg(d.digest, ''::bytea ORDER BY d.seq)"
-    f" FROM {submission_t.name} d WHERE d.issuer_id = s.issuer_id"
-    f" AND d.seq >= {_LEAF_TILE_START}"
-    f" AND d.seq < LEAST({_LEAF_TILE_START} + (1::bigint << b.tile_height),"
-    " b.first_seq + b.tree_size)) END,"
-    f" CASE WHEN b.state = '{BatchState.CONFIRMED}' THEN ARRAY("
-    # a scalar subquery a level: one probe of tree_tile's key each (a join would let the
-    # planner hash every tile of the batch); NULL where a tile is missing
-    f"SELECT (SELECT t.data FROM {tree_tile_t.name} t WHERE t.batch_id = b.id"
-    " AND t.level = g.level"
-    " AND t.idx = ((s.seq - b.first_seq) >> (b.tile_height * (g.level + 1))))"
-    " FROM generate_series(1, 63 / b.tile_height) AS g(level)"
-    " WHERE ((b.tree_size - 1) >> (b.tile_height * g.level - 1)) > 0"
-    " ORDER BY g.level) END"
+_S, _B, _CONFIRMED = submission_t.name, batch_t.name, f"'{BatchState.CONFIRMED}'"
+_LEAF_TILE_START = (
+    f"({_B}.first_seq + ((({_S}.seq - {_B}.first_seq) >> {_B}.tile_height) << {_B}.tile_height))"
+)
+_POSTGRES_PATH: tuple[ColumnClause[Any], ...] = (
+    literal_column(
+        f"CASE WHEN {_B}.state = {_CONFIRMED} THEN"
+        f" (SELECT string_agg(d.digest, ''::bytea ORDER BY d.seq)"
+        f" FROM {_S} d WHERE d.issuer_id = {_S}.issuer_id"
+        f" AND d.seq >= {_LEAF_TILE_START}"
+        f" AND d.seq < LEAST({_LEAF_TILE_START} + (1::bigint << {_B}.tile_height),"
+        f" {_B}.first_seq + {_B}.tree_size)) END"
+    ),
+    literal_column(
+        f"CASE WHEN {_B}.state = {_CONFIRMED} THEN ARRAY("
+        # a scalar subquery a level: one probe of tree_tile's key each (a join would let
+        # the planner hash every tile of the batch); NULL where a tile is missing
+        f"SELECT (SELECT t.data FROM {tree_tile_t.name} t WHERE t.batch_id = {_B}.id"
+        " AND t.level = g.level"
+        f" AND t.idx = (({_S}.seq - {_B}.first_seq) >> ({_B}.tile_height * (g.level + 1))))"
+        f" FROM generate_series(1, 63 / {_B}.tile_height) AS g(level)"
+        f" WHERE (({_B}.tree_size - 1) >> ({_B}.tile_height * g.level - 1)) > 0"
+        " ORDER BY g.level) END"
+    ),
 )
 
 
-def _statement(dialect: str, key: str) -> str:
-    columns = ", ".join(sql for sql, _ in _SELECTED)
-    if dialect == "postgresql":
-        return f"SELECT {columns}{_POSTGRES_PATH}{_FROM} WHERE s.{key} = %s"
-    return f"SELECT {columns}{_FROM} WHERE s.{key} = ?"
+@dataclass(frozen=True)
+class _Statement:
+    """The proof statement compiled for one dialect and key column, run on the driver's
+    cursor: its SQL, and how to lay out its parameters."""
+
+    sql: str
+    names: tuple[str, ...] | None  # positional: the parameters' order; else by name
+    fixed: dict[str, Any]  # the parameters other than the key (holds_submission's LIMIT)
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def parameters(self, value: Any) -> Any:
+        given = {**self.fixed, "key": value}
+        return given if self.names is None else tuple(given[n] for n in self.names)
 
 
-_STATEMENTS = {
-    (dialect, key): _statement(dialect, key)
-    for dialect in ("postgresql", "sqlite")
-    for key in ("digest", "credential_id")
-}
-_PROCESSORS: dict[str, tuple[Callable[[Any], Any] | None, ...]] = {}
+_STATEMENTS: dict[tuple[str, str], _Statement] = {}
 
 
-def _processors(dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
-    found = _PROCESSORS.get(dialect.name)
+def _statement(dialect: Dialect, key: str) -> _Statement:
+    found = _STATEMENTS.get((dialect.name, key))
     if found is None:
-        found = tuple(
-            # what SQLAlchemy's own results apply: the dialect's, then a decorator's
-            column.type._cached_result_processor(dialect, None)
-            for _, column in _SELECTED
+        extra = _POSTGRES_PATH if dialect.name == "postgresql" else ()
+        query = (
+            select(*_SELECTED, *extra)
+            .select_from(_FROM)
+            .where(submission_t.c[key] == bindparam("key"))
         )
-        _PROCESSORS[dialect.name] = found
+        compiled = query.compile(dialect=dialect)
+        fixed = {name: v for name, v in compiled.params.items() if name != "key"}
+        found = _STATEMENTS[dialect.name, key] = _Statement(
+            compiled.string,
+            tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None,
+            fixed,
+            # what SQLAlchemy's own results apply: the dialect's, then a decorator's
+            tuple(column.type._cached_result_processor(dialect, None) for column in _SELECTED),
+        )
     return found
 
 
@@ -185,9 +201,10 @@ def read_proof_row(
         if digest is not None
         else ("credential_id", credential_id)
     )
+    statement = _statement(dialect, key)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(_STATEMENTS[dialect.name, key], (value,))
+        cursor.execute(statement.sql, statement.parameters(value))
         raw = cursor.fetchone()
     finally:
         cursor.close()
@@ -196,7 +213,7 @@ def read_proof_row(
     width = len(_SELECTED)
     values = [
         convert(value) if convert is not None and value is not None else value
-        for convert, value in zip(_processors(dialect), raw[:width], strict=True)
+        for convert, value in zip(statement.processors, raw[:width], strict=True)
     ]
     row = ProofRow(*values)
     if dialect.name == "postgresql" and row.confirmed:
@@ -213,16 +230,10 @@ def _with_postgres_tiles(row: ProofRow, leaves: Any, stored: Sequence[Any] | Non
             f"the index lacks tiles or digests of batch {row.batch_id} for seq {row.seq}: "
             "it is damaged"
         )
-    leaves = bytes(leaves)
     start = keys[0][1] << layout.tile_height
     count = min(1 << layout.tile_height, layout.tree_size - start)
-    if len(leaves) != 32 * count:  # what read_digests says on SQLite
-        first = _int(row.first_seq) + start
-        raise NodeError(
-            f"the index holds {len(leaves) // 32} digests of issuer {row.issuer_id!r} in seqs "
-            f"[{first}, {first + count}), not {count}: it is damaged"
-        )
-    tiles = {keys[0]: _leaf_tile(row, layout, index, leaves)}
+    leaves = checked_digests(bytes(leaves), row.issuer_id, _int(row.first_seq) + start, count)
+    tiles = {keys[0]: _leaf_tile(layout, leaves)}
     tiles.update(zip(keys[1:], (bytes(data) for data in stored), strict=True))
     return replace(row, tiles=tiles)
 
@@ -236,14 +247,9 @@ def _layout(row: ProofRow) -> TileLayout:
     return TileLayout(_int(row.tree_size), _int(row.tile_height))
 
 
-def _leaf_tile(row: ProofRow, layout: TileLayout, index: int, digests: bytes) -> bytes:
-    try:
-        return leaf_tile(digests, layout.tree_size, tile_height=layout.tile_height)
-    except MerkleError as exc:
-        raise NodeError(
-            f"the index holds {len(digests) // 32} digests around seq {row.seq} of batch "
-            f"{row.batch_id}, not its level-0 tile's: it is damaged ({exc})"
-        ) from None
+def _leaf_tile(layout: TileLayout, digests: bytes) -> bytes:
+    """Level-0 tile from its digests, already counted (`checked_digests`)."""
+    return leaf_tile(digests, layout.tree_size, tile_height=layout.tile_height)
 
 
 def prove_row(conn: Connection, row: ProofRow) -> ProofBundle:
@@ -277,7 +283,7 @@ def _sqlite_tiles(
                 start = k << layout.tile_height
                 count = min(1 << layout.tile_height, layout.tree_size - start)
                 digests = read_digests(conn, row.issuer_id, _int(row.first_seq) + start, count)
-                data = _leaf_tile(row, layout, index, digests)
+                data = _leaf_tile(layout, digests)
             else:
                 data = read_tile(conn, _int(row.batch_id), level, k)
             tile_cache.put(key, data)

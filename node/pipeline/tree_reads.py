@@ -63,6 +63,12 @@ def read_digests(conn: Connection, issuer_id: str, first_seq: int, count: int) -
             packed = b"".join(map(itemgetter(0), cast(Iterable[Any], cursor)))
         finally:
             cursor.close()
+    return checked_digests(packed, issuer_id, first_seq, count)
+
+
+def checked_digests(packed: bytes, issuer_id: str, first_seq: int, count: int) -> bytes:
+    """``packed``, read as the issuer's digests of seqs ``[first_seq, first_seq + count)``,
+    if there are that many; else NodeError (the ranges are the index's invariant)."""
     if len(packed) != 32 * count:
         raise NodeError(
             f"the index holds {len(packed) // 32} digests of issuer {issuer_id!r} in seqs "
