@@ -62,7 +62,7 @@ def _checkouts(engine: Engine) -> list[int]:
     return seen
 
 
-def test_a_proof_reads_on_one_connection_and_sqlite_cached_tiles_serve_the_next(
+def test_a_proof_reads_on_one_connection_and_cached_tiles_serve_the_next(
     engine: Engine,
 ) -> None:
     digests, batch_id, root = _sealed(engine, 700)  # 44 level-0 tiles, 3 level-1, one level-2
@@ -73,13 +73,44 @@ def test_a_proof_reads_on_one_connection_and_sqlite_cached_tiles_serve_the_next(
     assert status is not None and status.bundle is not None
     verify_inclusion(bytes.fromhex(digests[300]), status.bundle.proof, root=root)
     cache = proof_reads.tile_cache
-    # PostgreSQL reads the path's tiles with the row (one statement) and caches none;
-    # SQLite reads each tile and keeps it: the neighbour's proof reads none again.
-    assert (cache.misses, len(cache)) == ((0, 0) if _postgres(engine) else (3, 3))
+    if _postgres(engine):
+        # The level-0 digests come with the row; levels 1 and 2 have few tiles (3 and 1):
+        # read whole once and kept (and a mark that they were): the path's two and the
+        # mark missed, then found.
+        assert (cache.misses, cache.hits, len(cache)) == (3, 2, 3 + 1 + 1)
+    else:  # SQLite reads each tile of the path and keeps it
+        assert (cache.misses, len(cache)) == (3, 3)
     again = proof_status(engine, digest=digests[301])  # same tiles
     assert again is not None and again.bundle is not None
-    assert (cache.misses, cache.hits) == ((0, 0) if _postgres(engine) else (3, 3))
+    assert (cache.misses, cache.hits) == ((3, 4) if _postgres(engine) else (3, 3))
     verify_inclusion(bytes.fromhex(digests[301]), again.bundle.proof, root=root)
+    elsewhere = proof_status(engine, digest=digests[699])  # level-1 tile 2: kept, not read
+    assert elsewhere is not None and elsewhere.bundle is not None
+    assert len(checkouts) == 3 and cache.misses == (3 if _postgres(engine) else 5)
+    verify_inclusion(bytes.fromhex(digests[699]), elsewhere.bundle.proof, root=root)
+
+
+def test_postgres_reads_the_levels_of_many_tiles_with_the_row_and_keeps_the_others(
+    engine: Engine,
+) -> None:
+    """Past 256 * 256 leaves level 1 has more than CACHED_LEVEL_TILES tiles: a proof reads
+    its level-1 tile with its row, and only levels 2 to 4 (18, 2 and 1 tiles) are kept."""
+    if not _postgres(engine):
+        pytest.skip("SQLite reads every tile of the path through its cache")
+    size = 70_000
+    digests, batch_id, root = _sealed(engine, size)
+    _anchor(engine, batch_id, BatchState.CONFIRMED, "0x" + "aa" * 32, 10)
+    for index in (0, 40_000, size - 1):
+        status = proof_status(engine, digest=digests[index])
+        assert status is not None and status.bundle is not None
+        verify_inclusion(bytes.fromhex(digests[index]), status.bundle.proof, root=root)
+    kept = [key for key in proof_reads.tile_cache._tiles if key[-2] != "levels above"]
+    assert sorted({key[3] for key in kept}) == [2, 3, 4] and len(kept) == 18 + 2 + 1
+    with engine.begin() as conn:  # a level-1 tile is read with every proof: its damage shows
+        at = (tree_tile_t.c.batch_id == batch_id) & (tree_tile_t.c.level == 1)
+        conn.execute(delete(tree_tile_t).where(at & (tree_tile_t.c.idx == 40_000 >> 8)))
+    with pytest.raises(NodeError, match="damaged"):
+        proof_status(engine, digest=digests[40_000])
 
 
 def _postgres(engine: Engine) -> bool:
