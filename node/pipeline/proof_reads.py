@@ -6,9 +6,10 @@ path: the level-0 tile rebuilt from the 2**tile_height digests around the leaf, 
 others stored (tree_tile). How it reads them depends on the database:
 
 - on PostgreSQL in **one statement**: the row, the batch, the level-0 tile's digests
-  (``string_agg``) and the stored path tiles (an array, one probe of tree_tile's key a
-  level), so a proof costs one round trip whatever the index's size, and the process
-  keeps no tiles;
+  (``string_agg``) and the stored path tiles of the levels with many tiles (an array, one
+  probe of tree_tile's key a level), so a proof costs one round trip whatever the index's
+  size; the levels of at most CACHED_LEVEL_TILES tiles above them are read whole once a
+  process and batch, and kept in `tile_cache` (they serve every proof of the batch);
 - on SQLite, where a statement costs no round trip, the row and batch first, then each
   tile from this process's `TileCache` or the database.
 
