@@ -33,6 +33,7 @@ _TILE_QUERY = select(tree_tile_t.c.data).where(
     tree_tile_t.c.level == bindparam("level"),
     tree_tile_t.c.idx == bindparam("idx"),
 )
+_SQLITE_TILE_QUERY = "SELECT data FROM tree_tile WHERE batch_id = ? AND level = ? AND idx = ?"
 _DIGESTS_AGGREGATED = text(
     "SELECT string_agg(digest, ''::bytea ORDER BY seq) FROM submission"
     " WHERE issuer_id = :issuer AND seq >= :lo AND seq < :hi"
@@ -79,9 +80,17 @@ def checked_digests(packed: bytes, issuer_id: str, first_seq: int, count: int) -
 
 def read_tile(conn: Connection, batch_id: int, level: int, index: int) -> bytes:
     """The stored tile (level >= 1) of a batch; NodeError if the index lacks it."""
-    data = conn.execute(
-        _TILE_QUERY, {"batch_id": batch_id, "level": level, "idx": index}
-    ).scalar_one_or_none()
+    if conn.dialect.name == "sqlite":  # its own cursor: 9 µs a tile, not 23 through SQLAlchemy
+        cursor = conn.connection.cursor()
+        try:
+            found = cursor.execute(_SQLITE_TILE_QUERY, (batch_id, level, index)).fetchone()
+        finally:
+            cursor.close()
+        data = found[0] if found is not None else None
+    else:
+        data = conn.execute(
+            _TILE_QUERY, {"batch_id": batch_id, "level": level, "idx": index}
+        ).scalar_one_or_none()
     if data is None:
         raise NodeError(
             f"tile ({level}, {index}) of batch {batch_id} is missing from the index: it is damaged"
