@@ -26,9 +26,12 @@ then the scheduler.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import gc
 import logging
+import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
 HEALTH_CHECK_SECONDS = 30
 
 log = logging.getLogger("mcledger.serve")
+# The supervisor's process id, for its workers (`end_with_supervisor`).
+SUPERVISOR_PID_VARIABLE = "_MCLEDGER_SUPERVISOR_PID"  # not a setting (no MCLEDGER_ prefix)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def serve_with_workers(settings: Settings, node: Node, workers: int) -> int:
@@ -72,6 +78,7 @@ def serve_with_workers(settings: Settings, node: Node, workers: int) -> int:
         log.error("cannot listen on %s port %d: %s", settings.host, settings.port, exc)
         return 1
     supervisor = _workers_supervisor(config, sockets)
+    os.environ[SUPERVISOR_PID_VARIABLE] = str(os.getpid())  # the workers' (spawned) copy
     try:
         supervisor.run()
     finally:
@@ -171,6 +178,7 @@ def worker_app(settings: Settings) -> Any:
     from mcledger.node.runtime.service import open_node
 
     configure_logging(settings)
+    end_with_supervisor()
     # uvicorn's own access lines stay off, as in one process (`access_log=False` silenced
     # that logger before configure_logging made it propagate again).
     logging.getLogger("uvicorn.access").propagate = False
@@ -195,6 +203,25 @@ def worker_app(settings: Settings) -> Any:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def end_with_supervisor() -> None:
+    """On Linux, have this worker sent SIGTERM (uvicorn's orderly stop) when the supervisor
+    ends, however it ends: a supervisor killed with SIGKILL, or lost to the OOM killer,
+    left its workers serving the port with no one to stop them. A supervisor already gone
+    before this ran leaves the worker another parent: it stops at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning(
+            "this worker will outlive a killed supervisor (prctl: errno %d)", ctypes.get_errno()
+        )
+        return
+    supervisor = os.environ.get(SUPERVISOR_PID_VARIABLE)
+    if supervisor is not None and os.getppid() != int(supervisor):
+        log.error("the supervisor (process %s) ended before this worker started", supervisor)
+        sys.exit(0)
 
 
 def node_app(settings: Settings, node: Node, anchoring: Any) -> Any:

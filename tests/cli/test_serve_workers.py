@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -37,11 +38,11 @@ def _pids_seen(url: str, tries: int = 40) -> set[int]:
     return {pid for pid in seen if pid is not None}
 
 
-def test_two_workers_serve_one_port_and_one_scheduler_runs(
+def _serve_two_workers(
     anvil: AnvilProcess, tmp_path: Path
-) -> None:
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``serve --dev --workers 2`` on ``anvil``: the process, its URL and its log."""
     port = free_loopback_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCLEDGER_")} | {
         "MCLEDGER_DATA_DIR": str(tmp_path / "data"),
         "MCLEDGER_RPC_URL": anvil.rpc_url,
@@ -57,6 +58,13 @@ def test_two_workers_serve_one_port_and_one_scheduler_runs(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    return node, f"http://127.0.0.1:{port}", log
+
+
+def test_two_workers_serve_one_port_and_one_scheduler_runs(
+    anvil: AnvilProcess, tmp_path: Path
+) -> None:
+    node, url, log = _serve_two_workers(anvil, tmp_path)
     try:
         _wait(lambda: len(_pids_seen(url, 6)) == 2, "two workers", 120, node)
         workers = _pids_seen(url)
@@ -90,3 +98,37 @@ def test_two_workers_serve_one_port_and_one_scheduler_runs(
         status = node.wait(timeout=60)
     assert status == 0, log.read_text()[-3000:]
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # all stopped
+
+
+def test_the_workers_stop_when_the_supervisor_is_killed(
+    anvil: AnvilProcess, tmp_path: Path
+) -> None:
+    """SIGKILL gives the supervisor no chance to stop its workers: they stop by themselves
+    (the kernel's parent-death signal) and free the port, rather than serve on unsupervised."""
+    node, url, _log = _serve_two_workers(anvil, tmp_path)
+    workers: set[int] = set()
+    try:
+        _wait(lambda: len(_pids_seen(url, 6)) == 2, "two workers", 120, node)
+        workers = _pids_seen(url)
+        node.kill()
+        node.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while [pid for pid in workers if _running(pid)]:
+            assert time.monotonic() < deadline, "the workers outlived their supervisor"
+            time.sleep(0.2)
+        assert _answering_pid(url) is None
+    finally:
+        if node.poll() is None:
+            node.kill()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped by init, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
