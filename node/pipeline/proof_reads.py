@@ -289,6 +289,8 @@ def prove_row(conn: Connection, row: ProofRow) -> ProofBundle:
         proof = prove_from_tiles(meta, index, tiles)
         verify_inclusion(bytes.fromhex(row.digest), proof, root=root, tree_size=meta.tree_size)
     except (MerkleError, InvalidProofError) as exc:
+        # what this process kept of the tree may be the damage: read again once repaired
+        tile_cache.forget_tree((row.root or "", layout.tree_size, layout.tile_height))
         raise NodeError(
             f"the index's tiles of batch {row.batch_id} do not prove seq {row.seq} under its "
             f"root: it is damaged ({exc})"
@@ -386,6 +388,13 @@ class TileCache:
             while self.bytes > self.max_bytes:
                 _, dropped = self._tiles.popitem(last=False)
                 self.bytes -= len(dropped)
+
+    def forget_tree(self, tree: tuple[Any, ...]) -> None:
+        """Drop every entry of one tree (keys that begin with ``tree``)."""
+        width = len(tree)
+        with self._lock:
+            for key in [key for key in self._tiles if key[:width] == tree]:
+                self.bytes -= len(self._tiles.pop(key))
 
     def clear(self) -> None:
         with self._lock:
