@@ -138,6 +138,27 @@ def test_postgres_reads_the_levels_of_many_tiles_with_the_row_and_keeps_the_othe
     verify_inclusion(bytes.fromhex(digests[0]), status.bundle.proof, root=root)
 
 
+@pytest.mark.parametrize("damage", ["tile changed", "tile missing", "digest missing"])
+def test_a_damaged_index_is_an_error_never_a_wrong_proof(engine: Engine, damage: str) -> None:
+    digests, batch_id, _root = _sealed(engine, 700)
+    _anchor(engine, batch_id, BatchState.CONFIRMED, "0x" + "aa" * 32, 10)
+    with engine.begin() as conn:
+        tile = tree_tile_t.c
+        at = (tile.batch_id == batch_id) & (tile.level == 1) & (tile.idx == 1)  # seqs 256..511
+        if damage == "tile changed":
+            data = conn.execute(select(tile.data).where(at)).scalar_one()
+            changed = bytes(byte ^ 1 for byte in data)  # every node of it
+            conn.execute(update(tree_tile_t).where(at).values(data=changed))
+        elif damage == "tile missing":
+            conn.execute(delete(tree_tile_t).where(at))
+        else:
+            conn.execute(delete(submission_t).where(submission_t.c.digest == digests[301]))
+    with pytest.raises(NodeError, match="damaged"):
+        proof_status(engine, digest=digests[300])
+    elsewhere = proof_status(engine, digest=digests[100])  # the rest proves as before
+    assert elsewhere is not None and elsewhere.bundle is not None
+
+
 def test_a_proof_connection_the_server_dropped_is_replaced_and_the_read_made_again(
     engine: Engine,
 ) -> None:
