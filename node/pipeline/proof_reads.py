@@ -290,7 +290,7 @@ def prove_row(conn: Connection, row: ProofRow) -> ProofBundle:
         verify_inclusion(bytes.fromhex(row.digest), proof, root=root, tree_size=meta.tree_size)
     except (MerkleError, InvalidProofError) as exc:
         # what this process kept of the tree may be the damage: read again once repaired
-        tile_cache.forget_tree((row.root or "", layout.tree_size, layout.tile_height))
+        tile_cache.forget_tree(_tree_key(row, layout))
         raise NodeError(
             f"the index's tiles of batch {row.batch_id} do not prove seq {row.seq} under its "
             f"root: it is damaged ({exc})"
@@ -309,7 +309,7 @@ def _kept_tiles(
     """PostgreSQL: the path's tiles ``keys`` of the levels above ``above`` from `tile_cache`;
     on a miss, every tile of those levels is read and kept (one statement, once a process
     and batch unless the cache dropped them), then any tile still missing alone."""
-    tree = (row.root or "", layout.tree_size, layout.tile_height)
+    tree = _tree_key(row, layout)
     cached = {key: tile_cache.get((*tree, *key)) for key in keys}
     tiles = {key: data for key, data in cached.items() if data is not None}
     if len(tiles) == len(keys):
@@ -320,13 +320,9 @@ def _kept_tiles(
         for level, k, data in found:
             tile_cache.put((*tree, level, k), bytes(data))
         tile_cache.put((*tree, "levels above", above), b"")
-    for key in keys:
+    for key in keys:  # any dropped meanwhile, or missing (NodeError), read alone
         if key not in tiles:
-            data = tile_cache.get((*tree, *key))
-            if data is None:  # dropped meanwhile, or missing: alone (NodeError if missing)
-                data = read_tile(conn, batch_id, *key)
-                tile_cache.put((*tree, *key), data)
-            tiles[key] = data
+            tiles[key] = _stored_tile(conn, tree, batch_id, *key)
     return tiles
 
 
@@ -338,22 +334,37 @@ _TILES_ABOVE = select(tree_tile_t.c.level, tree_tile_t.c.idx, tree_tile_t.c.data
 def _sqlite_tiles(
     conn: Connection, row: ProofRow, layout: TileLayout, index: int
 ) -> dict[tuple[int, int], bytes]:
-    tree = (row.root or "", layout.tree_size, layout.tile_height)
+    tree = _tree_key(row, layout)
     tiles = {}
     for level, k in path_tiles(layout, index):
-        key = (*tree, level, k)
-        data = tile_cache.get(key)
+        if level:
+            tiles[level, k] = _stored_tile(conn, tree, _int(row.batch_id), level, k)
+            continue
+        data = tile_cache.get((*tree, level, k))
         if data is None:
-            if level == 0:
-                start = k << layout.tile_height
-                count = min(1 << layout.tile_height, layout.tree_size - start)
-                digests = read_digests(conn, row.issuer_id, _int(row.first_seq) + start, count)
-                data = _leaf_tile(layout, digests)
-            else:
-                data = read_tile(conn, _int(row.batch_id), level, k)
-            tile_cache.put(key, data)
+            start = k << layout.tile_height
+            count = min(1 << layout.tile_height, layout.tree_size - start)
+            digests = read_digests(conn, row.issuer_id, _int(row.first_seq) + start, count)
+            data = _leaf_tile(layout, digests)
+            tile_cache.put((*tree, level, k), data)
         tiles[level, k] = data
     return tiles
+
+
+def _tree_key(row: ProofRow, layout: TileLayout) -> tuple[str, int, int]:
+    """What `tile_cache` keys a tree's tiles by: its root, size and tile height."""
+    return (row.root or "", layout.tree_size, layout.tile_height)
+
+
+def _stored_tile(
+    conn: Connection, tree: tuple[str, int, int], batch_id: int, level: int, k: int
+) -> bytes:
+    """Stored tile (level, k) from `tile_cache`, else read and kept (NodeError if missing)."""
+    data = tile_cache.get((*tree, level, k))
+    if data is None:
+        data = read_tile(conn, batch_id, level, k)
+        tile_cache.put((*tree, level, k), data)
+    return data
 
 
 class TileCache:
